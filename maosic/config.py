@@ -1,0 +1,128 @@
+"""Settings for every MAOSIC component: defaults < instance file < environment.
+
+The instance file is TOML (``instance/maosic.toml`` by default, or the path in
+``MAOSIC_CONFIG``); environment variables are the setting's name upper-cased with the
+``MAOSIC_`` prefix, e.g. ``MAOSIC_DATABASE_URL``. Later layers win, so an operator can
+override one value on the command line without editing the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "MAOSIC_"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the setting and its source."""
+
+
+def _default_instance() -> Path:
+    return PROJECT_ROOT / "instance"
+
+
+@dataclass
+class Settings:
+    """All settings with their defaults. Ports are TCP ports on ``host``."""
+
+    instance_path: Path = field(default_factory=_default_instance)
+    database_url: str = ""  # empty: SQLite file instance/maosic.sqlite3
+    hardware_url: str = "http://127.0.0.1:8888/"
+    core_url: str = "http://127.0.0.1:9999/"
+    secret_key: str = ""  # empty: generated once and kept in instance/secret_key
+    host: str = "127.0.0.1"
+    web_port: int = 5000
+    core_port: int = 9999
+    hardware_port: int = 8888
+    hardware_token: str = ""  # bearer token sent to the daemon, if it requires one
+    hardware_ca_file: str = ""  # CA that signed the daemon's certificate (TLS)
+    hardware_client_cert: str = ""  # PEM with client certificate and key (mutual TLS)
+    log_key_file: str = ""  # Fernet key(s) that encrypt the audit log; empty: instance/log.key
+    sim_speed: float = 0.0  # simulated lab: 0 = waits cost no wall time, 1 = real time
+    sim_seed: int = 0
+    worker_poll_s: float = 0.5  # how often an idle worker looks at the queue
+    rpc_timeout_s: float = 600.0  # longest single hardware call (heater settling, long pumps)
+    rpc_retries: int = 4  # retries with backoff before a request is paused
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'maosic.sqlite3'}"
+
+    @property
+    def resolved_log_key_file(self) -> Path:
+        return Path(self.log_key_file) if self.log_key_file else self.instance_path / "log.key"
+
+
+def _coerce(name: str, raw: object, target: type, source: str) -> object:
+    """Convert ``raw`` to the field's type; an error names the setting and its source."""
+    try:
+        if target is Path:
+            return Path(str(raw))
+        if target is bool:
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+        return target(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"setting {name!r} from {source}: cannot read {raw!r} as {target.__name__}"
+        ) from exc
+
+
+_TYPES: dict[str, type] = {
+    "Path": Path,
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+}
+
+
+def load_settings(
+    config_file: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Settings from defaults, then the instance TOML file, then ``MAOSIC_*`` variables."""
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings()
+    fields = {f.name: _TYPES[str(f.type)] for f in dataclasses.fields(Settings)}
+    if env.get(ENV_PREFIX + "INSTANCE_PATH"):
+        settings.instance_path = Path(env[ENV_PREFIX + "INSTANCE_PATH"])
+    path = Path(
+        config_file or env.get(ENV_PREFIX + "CONFIG") or settings.instance_path / "maosic.toml"
+    )
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        for key, value in data.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"{path}: unknown setting {key!r}; known: {', '.join(sorted(fields))}"
+                )
+            setattr(settings, key, _coerce(key, value, fields[key], str(path)))
+    elif config_file:
+        raise ConfigError(f"config file {path} does not exist")
+    for key, target in fields.items():
+        var = ENV_PREFIX + key.upper()
+        if var in env and env[var] != "":
+            setattr(settings, key, _coerce(key, env[var], target, f"environment variable {var}"))
+    return settings
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """Return the web secret key, creating a random one in the instance folder on first use."""
+    if settings.secret_key:
+        return settings.secret_key
+    key_file = settings.instance_path / "secret_key"
+    if not key_file.exists():
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(os.urandom(32).hex(), encoding="utf-8")
+        key_file.chmod(0o600)
+    settings.secret_key = key_file.read_text(encoding="utf-8").strip()
+    return settings.secret_key

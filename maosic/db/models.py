@@ -1,0 +1,273 @@
+"""The database schema: plain, well-named tables a person can read with the mysql client.
+
+Conventions that make the tables easy to query by hand:
+- times are UTC ``DATETIME`` columns named ``*_at``;
+- parameters, targets and spectra are JSON (MySQL/MariaDB ``JSON_EXTRACT`` works on them); a
+  spectrum stores ``wavelength_nm`` and ``value`` as two JSON arrays of equal length, in nm and in
+  the unit named by ``unit`` (absorbance: "OD", CD: "mdeg", PL: "counts");
+- features are one row each (name, value, unit) so ``WHERE name = 'cd_at_exciton_mdeg'`` works;
+- the audit log's payloads are encrypted (see :mod:`maosic.db.crypto`); the method name, timing
+  and status stay readable so an operator can still see what ran when.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    # Naive UTC: MySQL DATETIME has no zone, and mixing aware/naive values breaks comparisons.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class RequestStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"  # the daemon stopped answering; resumes when it is back
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (RequestStatus.QUEUED, RequestStatus.RUNNING, RequestStatus.PAUSED)
+
+
+class ExperimentStatus(enum.StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # the hardware or analysis failed; told to the optimizer as failed
+    ABORTED = "aborted"  # cut off by a crash; redone with the same parameters
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Store the readable value ("queued"), not the member name, as VARCHAR for portable SQL.
+    return Enum(
+        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.USER)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    requests: Mapped[list[Request]] = relationship(back_populates="owner")
+
+
+class Reagent(Base):
+    """A stock reagent: liquid ``R_i = [i, v]`` (v in mL) or solid ``R_i^s = [i, w]`` (w in g)."""
+
+    __tablename__ = "reagents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    reagent_index: Mapped[int] = mapped_column(Integer)  # the i of R_i
+    state: Mapped[str] = mapped_column(String(8), default="liquid")  # "liquid" | "solid"
+    formula: Mapped[str | None] = mapped_column(String(128))
+    concentration_mmol_ml: Mapped[float | None] = mapped_column(Float)
+    stock_volume_ml: Mapped[float | None] = mapped_column(Float)
+    stock_mass_g: Mapped[float | None] = mapped_column(Float)
+
+
+class Reaction(Base):
+    """A stored reaction configuration (the paper's Fig. S10 shape) and its formula form."""
+
+    __tablename__ = "reactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    formula: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Same digest = same chemistry and search space: earlier requests' results seed the optimizer.
+    config_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Lab(Base):
+    """A hardware daemon the core can send requests to."""
+
+    __tablename__ = "labs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(255))
+    modules: Mapped[list[Any]] = mapped_column(JSON, default=list)  # module ids it reported
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Request(Base):
+    """A synthesis request; served first in, first out by ``seq`` within a lab."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_status_seq", "status", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # FIFO order of acceptance
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    reaction_id: Mapped[int] = mapped_column(ForeignKey("reactions.id"), index=True)
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("labs.id"))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    budget: Mapped[int] = mapped_column(Integer)  # most experiments this request may run
+    optimizer: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[RequestStatus] = mapped_column(
+        _enum(RequestStatus, "request_status"), default=RequestStatus.QUEUED
+    )
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    stop_reason: Mapped[str | None] = mapped_column(String(255))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    current_step: Mapped[str | None] = mapped_column(String(255))
+    n_done: Mapped[int] = mapped_column(Integer, default=0)
+    best_reward: Mapped[float | None] = mapped_column(Float)
+    best_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    optimizer_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    owner: Mapped[User | None] = relationship(back_populates="requests")
+    reaction: Mapped[Reaction] = relationship()
+    experiments: Mapped[list[Experiment]] = relationship(
+        back_populates="request", order_by="Experiment.number"
+    )
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("request_id", "number", name="uq_experiment_request_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1-based position in the campaign
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[ExperimentStatus] = mapped_column(
+        _enum(ExperimentStatus, "experiment_status"), default=ExperimentStatus.RUNNING
+    )
+    reward: Mapped[float | None] = mapped_column(Float)
+    reward_uncertainty: Mapped[float | None] = mapped_column(Float)
+    loss: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    lab_time_s: Mapped[float | None] = mapped_column(Float)  # time the hardware took (lab clock)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    request: Mapped[Request] = relationship(back_populates="experiments")
+    spectra: Mapped[list[Spectrum]] = relationship(back_populates="experiment")
+    features: Mapped[list[Feature]] = relationship(back_populates="experiment")
+
+
+class Spectrum(Base):
+    __tablename__ = "spectra"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "absorbance" | "cd" | "pl"
+    unit: Mapped[str] = mapped_column(String(16))
+    n_points: Mapped[int] = mapped_column(Integer)
+    wavelength_nm: Mapped[list[Any]] = mapped_column(JSON)
+    value: Mapped[list[Any]] = mapped_column(JSON)
+    saturated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="spectra")
+    fits: Mapped[list[PeakFit]] = relationship(back_populates="spectrum")
+
+
+class PeakFit(Base):
+    """One fitted peak model of a spectrum; ``peaks`` lists centre/height/fwhm/area per peak."""
+
+    __tablename__ = "peak_fits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spectrum_id: Mapped[int] = mapped_column(ForeignKey("spectra.id"), index=True)
+    shape: Mapped[str] = mapped_column(String(16))
+    n_peaks: Mapped[int] = mapped_column(Integer)
+    peaks: Mapped[list[Any]] = mapped_column(JSON)
+    baseline: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    r2: Mapped[float | None] = mapped_column(Float)
+    rmse: Mapped[float | None] = mapped_column(Float)
+    bic: Mapped[float | None] = mapped_column(Float)
+
+    spectrum: Mapped[Spectrum] = relationship(back_populates="fits")
+
+
+class Feature(Base):
+    __tablename__ = "features"
+    __table_args__ = (Index("ix_features_experiment_name", "experiment_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(16))
+
+    experiment: Mapped[Experiment] = relationship(back_populates="features")
+
+
+class HardwareCommand(Base):
+    """Audit log: every call the core sent to a daemon. Payloads are encrypted at rest."""
+
+    __tablename__ = "hardware_commands"
+    __table_args__ = (Index("ix_hardware_commands_experiment", "experiment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("labs.id"))
+    method: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    params_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    result_enc: Mapped[bytes | None] = mapped_column(LargeBinary(2**24))  # spectra can be large
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class Counter(Base):
+    """Named monotonic counters (the FIFO sequence), incremented under a row lock."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

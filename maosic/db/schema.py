@@ -1,0 +1,57 @@
+"""Create or upgrade the schema with Alembic, so existing MySQL databases keep their rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+from maosic.db.models import Base
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def create_or_upgrade(engine: Engine, url: str) -> str:
+    """Bring the database at ``url`` to the newest schema; returns what was done, for the user.
+
+    An empty database gets the schema from the models and is stamped at the head revision; one
+    that Alembic manages is upgraded; one with our tables but no Alembic stamp (made by an early
+    ``create_all``) is stamped at the first revision and then upgraded.
+    """
+    tables = set(inspect(engine).get_table_names())
+    revision = current_revision(engine)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        if not tables - {"alembic_version"}:
+            Base.metadata.create_all(conn)
+            command.stamp(cfg, "head")
+            return "created the schema"
+        if revision is None:
+            command.stamp(cfg, "0001")
+        if revision == head_revision():
+            return "schema already up to date"
+        command.upgrade(cfg, "head")
+        return f"upgraded the schema from {revision or '0001'} to {head_revision()}"

@@ -1,0 +1,40 @@
+"""Demo data: three accounts (one per role) and the example reactions of ``examples/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from maosic.db.models import Role
+from maosic.db.repository import get_or_create_reaction, get_or_create_user, upsert_reagents
+from maosic.db.session import make_engine, session_factory, transaction
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DEMO_USERS = (
+    ("demo", "demo-password", Role.USER),
+    ("operator", "operator-password", Role.OPERATOR),
+    ("admin", "admin-password", Role.ADMIN),
+)
+
+
+def seed(url: str) -> list[str]:
+    """Add the demo accounts and the example reactions that are not there yet."""
+    done = []
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        for name, password, role in DEMO_USERS:
+            _, created = get_or_create_user(session, name, password, role)
+            if created:
+                done.append(f"user {name!r} ({role.value}, password {password!r})")
+        for path in sorted(EXAMPLES.glob("*.json")):
+            config = json.loads(path.read_text(encoding="utf-8"))
+            if config.get("type") != "reaction":
+                continue
+            reaction, created = get_or_create_reaction(session, config)
+            if created:
+                done.append(f"reaction {reaction.name!r} from {path.name}")
+            added = upsert_reagents(session, list(config.get("reagent", [])))
+            if added:
+                done.append(f"{added} reagents from {path.name}")
+    engine.dispose()
+    return done

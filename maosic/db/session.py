@@ -1,0 +1,98 @@
+"""Engine and sessions, with errors a user can act on instead of driver tracebacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from maosic.db.models import Base
+
+CREATE_HINT = "run `python scripts/create_db.py` to create it"
+
+
+class DatabaseError(RuntimeError):
+    """The database is unusable; the message says which URL and how to fix it."""
+
+
+def _redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    """Create an engine for ``url`` (SQLite file or ``mysql+pymysql://``) and check it answers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(
+            f"database URL {url!r} is not valid; expected e.g. sqlite:///instance/maosic.sqlite3 "
+            "or mysql+pymysql://user:password@host:3306/maosic"
+        ) from exc
+    kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # The web site, the core's handler and its worker share the file from several threads.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        # MySQL closes idle connections after wait_timeout; recycle before that and after restarts.
+        kwargs["pool_recycle"] = 1800
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseError(f"no driver for database URL {_redact(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig).strip() if exc.orig else str(exc)
+        raise DatabaseError(
+            f"cannot connect to the database {_redact(url)}: {reason}. Check that the server runs "
+            "and that MAOSIC_DATABASE_URL names the right host, port, user and database."
+        ) from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets the web pages read while the worker writes; SQLite leaves foreign keys off.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def missing_tables(engine: Engine) -> list[str]:
+    present = set(inspect(engine).get_table_names())
+    return sorted(name for name in Base.metadata.tables if name not in present)
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise :class:`DatabaseError` naming the missing tables, if any."""
+    missing = missing_tables(engine)
+    if missing:
+        raise DatabaseError(
+            f"the database {_redact(str(engine.url))} lacks the tables {', '.join(missing)}; "
+            + CREATE_HINT
+        )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,251 @@
+"""What the core's request handler does, independent of the wire (see :mod:`maosic.rpc`).
+
+The web site and the terminal client reach these through JSON-RPC on port 9999; tests call
+them directly too. Every method takes and returns JSON-able values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from maosic.analysis.reward import METRICS
+from maosic.db.models import Experiment, ExperimentStatus, Request, RequestStatus, User
+from maosic.db.repository import get_or_create_reaction
+from maosic.db.session import transaction
+from maosic.language.compiler import compile_config
+from maosic.language.config import load_config
+from maosic.language.errors import LanguageError
+from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
+from maosic.queue import QueueError, cancel, enqueue, position, waiting
+
+MAX_BUDGET = 10_000
+
+
+class ServiceError(ValueError):
+    """Bad input to the core; ``field`` names the offending parameter, ``detail`` adds data."""
+
+    def __init__(self, field: str, message: str, detail: dict[str, Any] | None = None):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.detail = field, message, detail or {}
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+class CoreService:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+
+    # -- request.submit -----------------------------------------------------------------------
+    def submit(
+        self,
+        config: dict | str | None = None,
+        formula: str | None = None,
+        space: dict | None = None,
+        target: dict | None = None,
+        budget: int | None = None,
+        optimizer: str | None = None,
+        seed: int = 0,
+        owner: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Accept a request: a configuration, or a formula plus its search space ``space``
+        (``{"T": {"bound": [90, 180], "dx": 0.5}, ...}``). Returns id, FIFO seq and position."""
+        config_dict = self._config_from(config, formula, space, name)
+        try:
+            parsed = load_config(config_dict)
+            compile_config(parsed)
+        except LanguageError as exc:
+            raise ServiceError(
+                "config" if config is not None else "formula",
+                str(exc),
+                {"line": exc.line, "column": exc.column, "message": exc.message},
+            ) from exc
+        optimizer = optimizer or parsed.optimizer or DEFAULT_OPTIMIZER
+        if optimizer not in OPTIMIZERS:
+            raise ServiceError(
+                "optimizer",
+                f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
+            )
+        target = dict(target or {"metric": parsed.metric or "max_abs_cd_at_exciton"})
+        metric = target.get("metric")
+        if metric not in METRICS:
+            raise ServiceError(
+                "target", f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}"
+            )
+        budget = int(budget if budget is not None else parsed.max_expts or 0)
+        if not 1 <= budget <= MAX_BUDGET:
+            raise ServiceError(
+                "budget", f"must be between 1 and {MAX_BUDGET} experiments, got {budget}"
+            )
+        with transaction(self.sessions) as session:
+            user = None
+            if owner is not None:
+                user = session.scalars(select(User).where(User.username == owner)).first()
+                if user is None:
+                    raise ServiceError("owner", f"no user named {owner!r}")
+            reaction, _ = get_or_create_reaction(
+                session, parsed.to_dict(), formula=formula, owner_id=user.id if user else None
+            )
+            request = enqueue(session, reaction, target, budget, optimizer, int(seed), user)
+            return {
+                "id": request.id,
+                "seq": request.seq,
+                "position": position(session, request),
+                "status": request.status.value,
+                "budget": budget,
+                "optimizer": optimizer,
+            }
+
+    @staticmethod
+    def _config_from(
+        config: dict | str | None, formula: str | None, space: dict | None, name: str | None
+    ) -> dict | str:
+        if config is not None and formula is not None:
+            raise ServiceError("formula", "give either a configuration or a formula, not both")
+        if config is not None:
+            return config
+        if not formula:
+            raise ServiceError("config", "give a reaction configuration or a formula")
+        if not isinstance(space, dict) or not space:
+            raise ServiceError(
+                "space",
+                'a formula needs its search space, e.g. {"T": {"bound": [90, 180], "dx": 0.5}}',
+            )
+        params = {}
+        for var, spec in space.items():
+            if not isinstance(spec, dict) or "bound" not in spec:
+                raise ServiceError("space", f"variable {var!r} needs a 'bound' [lo, hi]")
+            lo, hi = spec["bound"]
+            params[var] = {
+                "default": spec.get("default", (lo + hi) / 2),
+                "bound": [lo, hi],
+                "dx": spec.get("dx", (hi - lo) / 100),
+                "var": 1,
+            }
+        return {
+            "type": "reaction",
+            "name": name or "formula request",
+            "formula": formula,
+            "param": params,
+        }
+
+    # -- request.status / cancel / list ------------------------------------------------------
+    def status(self, id: int, experiments: bool = False) -> dict[str, Any]:
+        with self.sessions() as session:
+            request = self._get(session, id)
+            return self._describe(session, request, experiments)
+
+    def cancel(self, id: int, owner: str | None = None) -> dict[str, Any]:
+        with transaction(self.sessions) as session:
+            request = self._get(session, id)
+            if owner is not None and (request.owner is None or request.owner.username != owner):
+                raise NotFound(f"no request {id}")
+            try:
+                cancel(session, request)
+            except QueueError as exc:
+                raise ServiceError("id", str(exc)) from exc
+            return self._describe(session, request, False)
+
+    def queue_list(self) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            rows = waiting(session)
+            per_exp = self._mean_experiment_s(session)
+            out, ahead_s = [], 0.0
+            for req in rows:
+                info = self._describe(session, req, False)
+                info["estimated_start_s"] = round(ahead_s, 1)
+                remaining = info["eta_s"] if info["eta_s"] is not None else req.budget * per_exp
+                ahead_s += remaining or 0.0
+                out.append(info)
+            return out
+
+    def request_list(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            query = select(Request).order_by(Request.seq.desc()).limit(int(limit))
+            if owner is not None:
+                query = query.join(User, Request.owner_id == User.id).where(User.username == owner)
+            return [self._describe(session, r, False) for r in session.scalars(query)]
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _get(session: Session, id: Any) -> Request:
+        if isinstance(id, bool) or not isinstance(id, int):
+            raise ServiceError("id", f"must be an integer request id, got {id!r}")
+        request = session.get(Request, id)
+        if request is None:
+            raise NotFound(f"no request {id}")
+        return request
+
+    @staticmethod
+    def _mean_experiment_s(session: Session, request_id: int | None = None) -> float:
+        """Mean wall time of recent finished experiments: the basis of time estimates."""
+        query = (
+            select(Experiment.started_at, Experiment.finished_at)
+            .where(Experiment.finished_at.is_not(None))
+            .order_by(Experiment.id.desc())
+            .limit(20)
+        )
+        if request_id is not None:
+            query = query.where(Experiment.request_id == request_id)
+        spans = [(f - s).total_seconds() for s, f in session.execute(query) if s and f]
+        return sum(spans) / len(spans) if spans else 120.0  # the paper's ~2 min per loop
+
+    def _describe(self, session: Session, request: Request, experiments: bool) -> dict[str, Any]:
+        counted = session.scalar(
+            select(func.count())
+            .select_from(Experiment)
+            .where(
+                Experiment.request_id == request.id,
+                Experiment.status.in_((ExperimentStatus.DONE, ExperimentStatus.FAILED)),
+            )
+        )
+        eta = None
+        if request.status in (RequestStatus.RUNNING, RequestStatus.QUEUED, RequestStatus.PAUSED):
+            remaining = max(request.budget - int(counted or 0), 0)
+            eta = round(remaining * self._mean_experiment_s(session, request.id), 1)
+        info: dict[str, Any] = {
+            "id": request.id,
+            "seq": request.seq,
+            "status": request.status.value,
+            "position": position(session, request),
+            "owner": request.owner.username if request.owner else None,
+            "reaction": request.reaction.name,
+            "reaction_id": request.reaction_id,
+            "target": request.target,
+            "optimizer": request.optimizer,
+            "budget": request.budget,
+            "n_done": int(counted or 0),
+            "best_reward": request.best_reward,
+            "best_params": request.best_params,
+            "current_step": request.current_step,
+            "eta_s": eta,
+            "failure_reason": request.failure_reason,
+            "stop_reason": request.stop_reason,
+            "created_at": _iso(request.created_at),
+            "started_at": _iso(request.started_at),
+            "finished_at": _iso(request.finished_at),
+        }
+        if experiments:
+            info["experiments"] = [
+                {
+                    "number": e.number,
+                    "params": e.params,
+                    "status": e.status.value,
+                    "reward": e.reward,
+                    "error": e.error,
+                    "started_at": _iso(e.started_at),
+                    "finished_at": _iso(e.finished_at),
+                }
+                for e in request.experiments
+            ]
+        return info
