@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -36,6 +36,7 @@ from maosic.db.models import (
     Spectrum,
     utcnow,
 )
+from maosic.db.session import run_transaction
 from maosic.hardware import (
     MODULE_FAULT,
     MODULE_OFFLINE,
@@ -53,17 +54,21 @@ from maosic.optimize.registry import make_optimizer, restore_optimizer
 from maosic.resources import ResourceProblem, check_resources
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Daemon method -> (spectrum kind, unit, key of the values in its result).
-SPECTRUM_METHODS: dict[str, tuple[str, str, str]] = {
-    "spectrometer.absorbance": ("absorbance", "OD", "absorbance"),
-    "spectrometer.cd": ("cd", "mdeg", "cd_mdeg"),
-    "spectrometer.pl": ("pl", "counts", "intensity"),
+# Daemon method -> the spectra its result holds: (kind, unit, key of the values). The CD
+# spectrometer measures absorbance on the same sample, so one ABS-CD call yields both.
+SPECTRUM_METHODS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "spectrometer.absorbance": (("absorbance", "OD", "absorbance"),),
+    "spectrometer.cd": (("cd", "mdeg", "cd_mdeg"), ("absorbance", "OD", "absorbance")),
+    "spectrometer.pl": (("pl", "counts", "intensity"),),
+}
+SPECTRUM_UNITS: dict[str, tuple[str, str]] = {
+    kind: (unit, key) for kinds in SPECTRUM_METHODS.values() for kind, unit, key in kinds
 }
 # Feature name suffix -> unit, so the features table says what each number is.
 FEATURE_UNITS: dict[str, str] = {"_nm": "nm", "_mdeg": "mdeg", "_pct": "%", "_od": "OD"}
-HEARTBEAT_S = 10.0
-DB_RETRIES = 5
+DB_RETRIES = 8  # about two minutes of backoff: long enough for a database restart
 
 
 class CampaignPaused(RuntimeError):
@@ -85,11 +90,18 @@ class CampaignContext:
     client_factory: Callable[[Callable[[CallRecord], None]], HardwareClient]
     cipher: LogCipher
     worker: str = "worker"
+    heartbeat_s: float = 10.0
     should_stop: Callable[[], bool] = field(default=lambda: False)
 
 
+DEFAULT_METRIC = "max_abs_cd_at_exciton"  # the paper's: -|CD| at the first exciton peak is the loss
+
+
 def default_target(config: ReactionConfig) -> dict[str, Any]:
-    return {"metric": config.metric or "max_abs_cd_at_exciton"}
+    """The configuration's ``metric``, a name or a whole target object, as a target."""
+    if isinstance(config.metric, dict):
+        return dict(config.metric)
+    return {"metric": config.metric or DEFAULT_METRIC}
 
 
 class Campaign:
@@ -103,7 +115,7 @@ class Campaign:
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Outcome:
         """Run (or resume) the request until it is done, failed, cancelled or paused."""
-        beat = _Heartbeat(self.ctx.sessions, self.request_id)
+        beat = _Heartbeat(self.ctx.sessions, self.request_id, self.ctx.heartbeat_s)
         beat.start()
         try:
             return self._run()
@@ -211,17 +223,19 @@ class Campaign:
     def _stop_reason(
         self, budget: int, goal: float | None, patience: int | None
     ) -> tuple[RequestStatus, str] | None:
-        with self.ctx.sessions() as session:
+        def read(session: Session) -> tuple[bool, list, float | None]:
             request = session.get(Request, self.request_id)
-            if request.cancel_requested:
-                return RequestStatus.CANCELLED, "cancelled by the user"
             counted = (ExperimentStatus.DONE, ExperimentStatus.FAILED)
-            rows = session.execute(
+            found = session.execute(
                 select(Experiment.status, Experiment.reward)
                 .where(Experiment.request_id == self.request_id, Experiment.status.in_(counted))
                 .order_by(Experiment.number)
             ).all()
-            best_hist = request.best_reward
+            return request.cancel_requested, found, request.best_reward
+
+        cancel_requested, rows, best_hist = self._with_retries(read)
+        if cancel_requested:
+            return RequestStatus.CANCELLED, "cancelled by the user"
         if goal is not None and best_hist is not None and best_hist >= float(goal):
             return RequestStatus.DONE, f"target reached: reward {best_hist:.4g} >= goal {goal}"
         if len(rows) >= budget:
@@ -234,7 +248,7 @@ class Campaign:
 
     # -- one experiment -----------------------------------------------------------------------
     def _begin_experiment(self, point: dict[str, float]) -> int:
-        with self._tx() as session:
+        def write(session: Session) -> int:
             last = session.scalar(
                 select(Experiment.number)
                 .where(Experiment.request_id == self.request_id)
@@ -246,7 +260,9 @@ class Campaign:
             request = session.get(Request, self.request_id)
             request.current_step = f"experiment {number}: starting at {_fmt(point)}"
             request.heartbeat_at = utcnow()
-        return number
+            return number
+
+        return self._with_retries(write)
 
     def _execute(self, program: Program, point: dict[str, float], target: dict[str, Any]) -> dict:
         """Run the compiled program; return spectra and reward, or the failure reason."""
@@ -259,8 +275,9 @@ class Campaign:
             for step, call in enumerate(plan, start=1):
                 self._write_step(f"step {step}/{len(plan)}: {call['method']}")
                 result = self._client.call(call["method"], **call["params"])
-                if call["method"] in SPECTRUM_METHODS:
-                    spectra[SPECTRUM_METHODS[call["method"]][0]] = result
+                for kind, _, key in SPECTRUM_METHODS.get(call["method"], ()):
+                    if key in result:
+                        spectra.setdefault(kind, result)
             clock_end = self._client.call("system.status").get("clock_s")
         except (HardwareUnreachable, HardwareLost) as exc:
             raise CampaignPaused(f"the hardware daemon went away: {exc}") from exc
@@ -318,15 +335,8 @@ class Campaign:
                 if fit is not None:
                     spectrum.fits.append(_fit_row(fit))
             if reward is not None:
-                for name, value in reward.features.items():
-                    if isinstance(value, bool | int | float) or value is None:
-                        exp.features.append(
-                            Feature(
-                                name=name,
-                                value=None if value is None else float(value),
-                                unit=_unit(name),
-                            )
-                        )
+                for name, value in _flat_features(reward.features).items():
+                    exp.features.append(Feature(name=name, value=value, unit=_unit(name)))
             for record in calls:
                 session.add(self._audit_row(record, exp.id))
             request = session.get(Request, self.request_id)
@@ -392,12 +402,15 @@ class Campaign:
         if now - self._step_written < 1.0:
             return
         self._step_written = now
-        with self._tx() as session:
-            session.execute(
-                update(Request)
-                .where(Request.id == self.request_id)
-                .values(current_step=text[:255], heartbeat_at=utcnow())
-            )
+        try:
+            with self._tx() as session:
+                session.execute(
+                    update(Request)
+                    .where(Request.id == self.request_id)
+                    .values(current_step=text[:255], heartbeat_at=utcnow())
+                )
+        except OperationalError as exc:  # progress text is best effort; the result is not
+            log.warning("could not write the current step: %s", exc.orig)
 
     def _audit_row(self, record: CallRecord, experiment_id: int | None) -> HardwareCommand:
         result = record.result if record.error is None else {"error": record.error}
@@ -415,19 +428,11 @@ class Campaign:
     def _tx(self):
         return _transaction(self.ctx.sessions)
 
-    def _with_retries(self, work: Callable[[Session], None]) -> None:
-        """Run ``work`` in one transaction; retry if the database connection was lost."""
-        for attempt in range(DB_RETRIES):
-            try:
-                with self._tx() as session:
-                    work(session)
-                return
-            except OperationalError as exc:
-                if attempt == DB_RETRIES - 1:
-                    raise
-                delay = 0.5 * 2**attempt
-                log.warning("database error (%s); retrying in %.1f s", exc.orig, delay)
-                time.sleep(delay)
+    def _with_retries(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction; retried through deadlocks and database restarts."""
+        return run_transaction(
+            self.ctx.sessions, work, attempts=DB_RETRIES, base_delay_s=0.5, retry_disconnects=True
+        )
 
 
 class _transaction:
@@ -451,8 +456,8 @@ class _transaction:
 class _Heartbeat:
     """Writes the request's heartbeat while a long hardware call blocks the campaign thread."""
 
-    def __init__(self, sessions: sessionmaker[Session], request_id: int):
-        self.sessions, self.request_id = sessions, request_id
+    def __init__(self, sessions: sessionmaker[Session], request_id: int, period_s: float):
+        self.sessions, self.request_id, self.period_s = sessions, request_id, period_s
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name=f"heartbeat-{request_id}", daemon=True
@@ -466,7 +471,7 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._stop.wait(self.period_s):
             try:
                 with _transaction(self.sessions) as session:
                     session.execute(
@@ -481,7 +486,7 @@ class _Heartbeat:
 
 
 def _spectrum_row(kind: str, data: dict[str, Any]) -> Spectrum:
-    _, unit, key = next(v for v in SPECTRUM_METHODS.values() if v[0] == kind)
+    unit, key = SPECTRUM_UNITS[kind]
     values = list(data.get(key, []))
     return Spectrum(
         kind=kind,
@@ -506,8 +511,22 @@ def _fit_row(fit: Any) -> PeakFit:
     )
 
 
+def _flat_features(features: dict[str, Any]) -> dict[str, float | None]:
+    """One row per scalar feature; the analyzer groups them by spectrum, and a name that two
+    spectra share (the exciton wavelength) is the same quantity, so the first is kept."""
+    flat: dict[str, float | None] = {}
+    for name, value in features.items():
+        if isinstance(value, dict):
+            for sub, sub_value in _flat_features(value).items():
+                flat.setdefault(sub, sub_value)
+        elif isinstance(value, bool | int | float) or value is None:
+            flat.setdefault(name, None if value is None else float(value))
+    return flat
+
+
 def _unit(name: str) -> str | None:
-    return next((unit for suffix, unit in FEATURE_UNITS.items() if name.endswith(suffix)), None)
+    base = name.removesuffix("_err")
+    return next((unit for suffix, unit in FEATURE_UNITS.items() if base.endswith(suffix)), None)
 
 
 def _fmt(point: dict[str, float]) -> str:

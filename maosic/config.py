@@ -40,12 +40,16 @@ class Settings:
     core_port: int = 9999
     hardware_port: int = 8888
     hardware_token: str = ""  # bearer token sent to the daemon, if it requires one
+    core_token: str = ""  # bearer token the core's handler requires of callers (empty: none)
     hardware_ca_file: str = ""  # CA that signed the daemon's certificate (TLS)
     hardware_client_cert: str = ""  # PEM with client certificate and key (mutual TLS)
     log_key_file: str = ""  # Fernet key(s) that encrypt the audit log; empty: instance/log.key
     sim_speed: float = 0.0  # simulated lab: 0 = waits cost no wall time, 1 = real time
     sim_seed: int = 0
     worker_poll_s: float = 0.5  # how often an idle worker looks at the queue
+    heartbeat_s: float = 10.0  # a running campaign writes a heartbeat this often
+    paused_retry_s: float = 5.0  # a paused request (lab down) is tried again this often
+    stale_after_s: float = 60.0  # no heartbeat for this long: the worker died, take over
     rpc_timeout_s: float = 600.0  # longest single hardware call (heater settling, long pumps)
     rpc_retries: int = 4  # retries with backoff before a request is paused
 

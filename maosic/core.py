@@ -43,14 +43,20 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
     service = CoreService(sessions)
     dispatcher = Dispatcher(method_table(service), on_call=_log_call)
     server = create_server(
-        make_wsgi_app(dispatcher),
+        make_wsgi_app(dispatcher, token=settings.core_token),
         host=settings.host,
         port=settings.core_port if port is None else port,
         threads=8,
         ident="maosic-core",
     )
     bound_port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.run, name="maosic-core-rpc", daemon=True)
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:  # stop() closed the listening socket under the select loop
+            pass
+
+    thread = threading.Thread(target=serve, name="maosic-core-rpc", daemon=True)
     thread.start()
     worker = None
     if with_worker:
@@ -64,6 +70,9 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
             client_cert=settings.hardware_client_cert,
             rpc_timeout_s=settings.rpc_timeout_s,
             rpc_retries=settings.rpc_retries,
+            heartbeat_s=settings.heartbeat_s,
+            paused_retry_s=settings.paused_retry_s,
+            stale_after_s=settings.stale_after_s,
         )
         worker.start()
     url = f"http://{settings.host}:{bound_port}/"

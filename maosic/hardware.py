@@ -85,8 +85,9 @@ class HardwareClient:
         self._http.headers["Content-Type"] = "application/json"
         if token:
             self._http.headers["Authorization"] = f"Bearer {token}"
-        if ca_file:
-            self._http.verify = ca_file
+        # Passed with every call, not set on the session: requests lets REQUESTS_CA_BUNDLE in the
+        # environment override Session.verify, which would trust the system CAs, not the lab's.
+        self._verify: str | bool = ca_file or True
         if client_cert:
             self._http.cert = client_cert
 
@@ -122,6 +123,7 @@ class HardwareClient:
                 self.url,
                 json={"jsonrpc": "2.0", "id": 0, "method": "system.status", "params": {}},
                 timeout=(self.connect_timeout_s, 10),
+                verify=self._verify,
             )
             return reply.ok and "result" in reply.json()
         except (requests.RequestException, ValueError):
@@ -137,7 +139,10 @@ class HardwareClient:
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.post(
-                    self.url, json=payload, timeout=(self.connect_timeout_s, self.timeout_s)
+                    self.url,
+                    json=payload,
+                    timeout=(self.connect_timeout_s, self.timeout_s),
+                    verify=self._verify,
                 )
             except (requests.ConnectionError, requests.ConnectTimeout) as exc:
                 if not _never_delivered(exc):

@@ -106,7 +106,11 @@ class Claim:
 
 
 def claim_next(
-    session: Session, worker: str, lab_id: int | None = None, now: datetime | None = None
+    session: Session,
+    worker: str,
+    lab_id: int | None = None,
+    now: datetime | None = None,
+    stale_after: timedelta = STALE_AFTER,
 ) -> Claim | None:
     """Claim the request this worker should run next, or None when there is nothing to do.
 
@@ -121,7 +125,7 @@ def claim_next(
             | (Request.status == RequestStatus.PAUSED)
             | (
                 (Request.status == RequestStatus.RUNNING)
-                & ((Request.heartbeat_at.is_(None)) | (Request.heartbeat_at < now - STALE_AFTER))
+                & ((Request.heartbeat_at.is_(None)) | (Request.heartbeat_at < now - stale_after))
             )
         )
         .order_by(Request.seq)
@@ -146,6 +150,7 @@ def claim_next(
         "worker": worker,
         "heartbeat_at": now,
         "lab_id": found.lab_id if found.lab_id is not None else lab_id,
+        "failure_reason": None,  # a pause's reason no longer holds once the request runs again
     }
     if found.started_at is None:
         values["started_at"] = now

@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.analysis.reward import METRICS
+from maosic.campaign import default_target
 from maosic.db.models import Experiment, ExperimentStatus, Request, RequestStatus, User
 from maosic.db.repository import get_or_create_reaction
-from maosic.db.session import transaction
+from maosic.db.session import run_transaction
 from maosic.language.compiler import compile_config
 from maosic.language.config import load_config
 from maosic.language.errors import LanguageError
@@ -76,7 +77,7 @@ class CoreService:
                 "optimizer",
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
             )
-        target = dict(target or {"metric": parsed.metric or "max_abs_cd_at_exciton"})
+        target = dict(target or default_target(parsed))
         metric = target.get("metric")
         if metric not in METRICS:
             raise ServiceError(
@@ -87,7 +88,8 @@ class CoreService:
             raise ServiceError(
                 "budget", f"must be between 1 and {MAX_BUDGET} experiments, got {budget}"
             )
-        with transaction(self.sessions) as session:
+
+        def write(session: Session) -> dict[str, Any]:
             user = None
             if owner is not None:
                 user = session.scalars(select(User).where(User.username == owner)).first()
@@ -105,6 +107,9 @@ class CoreService:
                 "budget": budget,
                 "optimizer": optimizer,
             }
+
+        # Deadlocks (MySQL) and a busy writer (SQLite) roll back; the whole submission reruns.
+        return run_transaction(self.sessions, write)
 
     @staticmethod
     def _config_from(
@@ -146,7 +151,7 @@ class CoreService:
             return self._describe(session, request, experiments)
 
     def cancel(self, id: int, owner: str | None = None) -> dict[str, Any]:
-        with transaction(self.sessions) as session:
+        def write(session: Session) -> dict[str, Any]:
             request = self._get(session, id)
             if owner is not None and (request.owner is None or request.owner.username != owner):
                 raise NotFound(f"no request {id}")
@@ -155,6 +160,8 @@ class CoreService:
             except QueueError as exc:
                 raise ServiceError("id", str(exc)) from exc
             return self._describe(session, request, False)
+
+        return run_transaction(self.sessions, write)
 
     def queue_list(self) -> list[dict[str, Any]]:
         with self.sessions() as session:

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,8 @@ class Worker:
         rpc_timeout_s: float = 600.0,
         rpc_retries: int = 4,
         lab_id: int | None = None,
+        heartbeat_s: float = 10.0,
+        stale_after_s: float = 60.0,
     ):
         self.sessions = sessions
         self.hardware_url = hardware_url
@@ -45,6 +48,8 @@ class Worker:
         self.poll_s = poll_s
         self.paused_retry_s = paused_retry_s
         self.lab_id = lab_id
+        self.heartbeat_s = heartbeat_s
+        self.stale_after = timedelta(seconds=stale_after_s)
         self._client_args = dict(
             token=token,
             ca_file=ca_file,
@@ -61,7 +66,7 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one request; False when the queue had nothing to do."""
         with transaction(self.sessions) as session:
-            claim = claim_next(session, self.name, self.lab_id)
+            claim = claim_next(session, self.name, self.lab_id, stale_after=self.stale_after)
         if claim is None:
             return False
         log.info(
@@ -75,6 +80,7 @@ class Worker:
             client_factory=lambda hook: self.client(hook),
             cipher=self.cipher,
             worker=self.name,
+            heartbeat_s=self.heartbeat_s,
             should_stop=self._stop.is_set,
         )
         try:

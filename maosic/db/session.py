@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -13,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.db.models import Base
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 CREATE_HINT = "run `python scripts/create_db.py` to create it"
 
 
@@ -96,3 +101,38 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+# MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout; both roll the transaction back and ask
+# the client to run it again. SQLite: "database is locked" after the busy timeout.
+_RETRYABLE_MYSQL = {1213, 1205}
+
+
+def _retryable(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "args", [None])[0]
+    return code in _RETRYABLE_MYSQL or "database is locked" in str(exc.orig)
+
+
+def run_transaction(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], T],
+    attempts: int = 5,
+    base_delay_s: float = 0.05,
+    retry_disconnects: bool = False,
+) -> T:
+    """Run ``work(session)`` in one transaction, again if the database asks for a retry.
+
+    With ``retry_disconnects`` a lost connection (server restarting) is retried too, with
+    exponential backoff; the pool's pre-ping then opens a fresh connection.
+    """
+    for attempt in range(attempts):
+        try:
+            with transaction(factory) as session:
+                return work(session)
+        except OperationalError as exc:
+            if attempt == attempts - 1 or not (_retryable(exc) or retry_disconnects):
+                raise
+            delay = base_delay_s * 2**attempt
+            log.warning("database asked for a retry (%s); again in %.2f s", exc.orig, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")

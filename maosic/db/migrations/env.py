@@ -23,10 +23,10 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        _run(connection)
+        _run(connection)  # the caller owns the transaction and commits it
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         _run(conn)
     engine.dispose()
 
@@ -36,7 +36,6 @@ def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
-    connection.commit()
 
 
 if context.is_offline_mode():

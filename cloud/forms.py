@@ -1,0 +1,101 @@
+"""WTForms classes: every form carries flask-wtf's CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    FieldList,
+    FormField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
+
+from maosic.db.models import Role
+from maosic.db.passwords import MIN_PASSWORD_LENGTH
+
+USERNAME_RULE = Regexp(
+    r"^[A-Za-z0-9_.-]+$", message="use letters, digits, dot, dash or underscore only"
+)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class RegisterForm(FlaskForm):
+    username = StringField(
+        "Username", validators=[DataRequired(), Length(min=3, max=64), USERNAME_RULE]
+    )
+    email = StringField("E-mail (optional)", validators=[Optional(), Length(max=255)])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)]
+    )
+    confirm = PasswordField(
+        "Repeat password", validators=[DataRequired(), EqualTo("password", "passwords differ")]
+    )
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    password = PasswordField(
+        "New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)]
+    )
+    confirm = PasswordField(
+        "Repeat new password", validators=[DataRequired(), EqualTo("password", "passwords differ")]
+    )
+
+
+class SpaceRow(FlaskForm):
+    """One optimised variable: name, bounds and resolution (units of the variable)."""
+
+    class Meta:
+        csrf = False  # the enclosing form carries the token
+
+    name = StringField("Variable", validators=[Optional(), Length(max=32)])
+    low = DecimalField("Lower bound", validators=[Optional()])
+    high = DecimalField("Upper bound", validators=[Optional()])
+    dx = DecimalField("Resolution", validators=[Optional()])
+
+
+SOURCES = [
+    SelectChoice("stored", "A stored reaction"),
+    SelectChoice("formula", "A formula"),
+    SelectChoice("upload", "A file"),
+]
+
+
+class RequestForm(FlaskForm):
+    source = SelectField("Reaction from", choices=SOURCES, default="stored")
+    reaction_id = SelectField("Stored reaction", coerce=int, validate_choice=False)
+    name = StringField("Name of the request", validators=[Optional(), Length(max=128)])
+    formula = TextAreaField("Formula", validators=[Optional(), Length(max=20_000)])
+    config_file = FileField("Configuration file (JSON)")
+    space = FieldList(FormField(SpaceRow), min_entries=4, max_entries=8)
+    metric = SelectField("Target", validate_choice=False)
+    budget = IntegerField(
+        "Budget (experiments)", validators=[InputRequired(), NumberRange(min=1, max=10_000)]
+    )
+    optimizer = SelectField("Optimizer", validate_choice=False)
+    seed = IntegerField("Random seed", default=0, validators=[Optional(), NumberRange(min=0)])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value) for r in Role])
+    active = BooleanField("Active")

@@ -1,0 +1,334 @@
+"""Read a run's state, experiments, spectra and fits from the database as JSON-able dicts.
+
+The run page, the experiment page and the downloads share these, so what a person sees and
+what they download are the same numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from flask import abort
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from cloud.context import db
+from maosic.db.models import (
+    Experiment,
+    ExperimentStatus,
+    Feature,
+    Request,
+    RequestStatus,
+    Spectrum,
+)
+from maosic.queue import position
+
+MAX_PLOT_POINTS = 400  # spectra are thinned for the live plots; downloads keep every point
+DEFAULT_EXPERIMENT_S = 120.0  # the paper's ~2 min per loop, before anything has been measured
+FINISHED = (ExperimentStatus.DONE, ExperimentStatus.FAILED)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def load_request(request_id: int) -> Request:
+    """The request if the current account may see it; 404 otherwise (never 403: a user must not
+    learn that someone else's id exists)."""
+    request = db().get(Request, request_id)
+    if request is None:
+        abort(404)
+    if not current_user.is_staff and request.owner_id != current_user.id:
+        abort(404)
+    return request
+
+
+def load_experiment(request: Request, number: int) -> Experiment:
+    found = (
+        db()
+        .scalars(
+            select(Experiment)
+            .where(Experiment.request_id == request.id, Experiment.number == number)
+            .options(selectinload(Experiment.spectra).selectinload(Spectrum.fits))
+            .options(selectinload(Experiment.features))
+        )
+        .first()
+    )
+    if found is None:
+        abort(404)
+    return found
+
+
+def space_of(request: Request) -> dict[str, dict[str, Any]]:
+    """The optimised variables of the request's reaction: {name: {bound, dx}} (config units)."""
+    params = (request.reaction.config or {}).get("param") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in params.items():
+        if isinstance(spec, dict) and spec.get("var", 1) and "bound" in spec:
+            out[name] = {"bound": list(spec["bound"]), "dx": spec.get("dx")}
+    return out
+
+
+def _mean_experiment_s(session: Session, request_id: int | None) -> float:
+    """Mean wall time (s) of this request's recent experiments; before it has any (or with
+    ``request_id`` None), of the lab's recent experiments; before anything ran, the paper's
+    ~2 min per loop."""
+    scopes = [None] if request_id is None else [Experiment.request_id == request_id, None]
+    for scope in scopes:
+        query = (
+            select(Experiment.started_at, Experiment.finished_at)
+            .where(Experiment.finished_at.is_not(None))
+            .order_by(Experiment.id.desc())
+            .limit(20)
+        )
+        if scope is not None:
+            query = query.where(scope)
+        spans = [(f - s).total_seconds() for s, f in session.execute(query) if s and f]
+        if spans:
+            return sum(spans) / len(spans)
+    return DEFAULT_EXPERIMENT_S
+
+
+def summary(request: Request) -> dict[str, Any]:
+    """Progress of one request (the fields of the core's request.status)."""
+    return summaries([request])[0]
+
+
+def summaries(requests: list[Request]) -> list[dict[str, Any]]:
+    """Progress of many requests in a fixed number of queries (lists show hundreds)."""
+    session = db()
+    ids = [r.id for r in requests]
+    counts: dict[int, int] = {}
+    if ids:
+        counts = dict(
+            session.execute(
+                select(Experiment.request_id, func.count())
+                .where(Experiment.request_id.in_(ids), Experiment.status.in_(FINISHED))
+                .group_by(Experiment.request_id)
+            ).all()
+        )
+    queued_seqs: list[int] = []
+    if any(r.status == RequestStatus.QUEUED for r in requests):
+        queued_seqs = list(
+            session.scalars(
+                select(Request.seq)
+                .where(Request.status == RequestStatus.QUEUED)
+                .order_by(Request.seq)
+            )
+        )
+    lab_mean: list[float] = []  # computed once, only if a queued request needs it
+
+    def per_experiment_s(request: Request) -> float:
+        if request.status != RequestStatus.QUEUED:
+            return _mean_experiment_s(session, request.id)  # few: one runs at a time
+        if not lab_mean:
+            lab_mean.append(_mean_experiment_s(session, None))
+        return lab_mean[0]
+
+    return [_summary(r, int(counts.get(r.id, 0)), queued_seqs, per_experiment_s) for r in requests]
+
+
+def _position(request: Request, queued_seqs: list[int]) -> int | None:
+    """1 = next to run, 0 = running or paused, None = finished (as maosic.queue.position)."""
+    if request.status in (RequestStatus.RUNNING, RequestStatus.PAUSED):
+        return 0
+    if request.status != RequestStatus.QUEUED:
+        return None
+    return bisect.bisect_left(queued_seqs, request.seq) + 1
+
+
+def _summary(
+    request: Request,
+    n_done: int,
+    queued_seqs: list[int],
+    per_experiment_s: Callable[[Request], float],
+) -> dict[str, Any]:
+    eta = None
+    if request.status in (RequestStatus.QUEUED, RequestStatus.RUNNING, RequestStatus.PAUSED):
+        eta = round(max(request.budget - n_done, 0) * per_experiment_s(request), 1)
+    return {
+        "id": request.id,
+        "seq": request.seq,
+        "status": request.status.value,
+        "position": _position(request, queued_seqs),
+        "owner": request.owner.username if request.owner else None,
+        "reaction": request.reaction.name,
+        "target": request.target,
+        "optimizer": request.optimizer,
+        "budget": request.budget,
+        "n_done": n_done,
+        "best_reward": _finite(request.best_reward),
+        "best_params": request.best_params,
+        "current_step": request.current_step,
+        "eta_s": eta,
+        "cancel_requested": bool(request.cancel_requested),
+        "failure_reason": request.failure_reason,
+        "stop_reason": request.stop_reason,
+        "created_at": iso(request.created_at),
+        "started_at": iso(request.started_at),
+        "finished_at": iso(request.finished_at),
+    }
+
+
+def fingerprint(request: Request) -> str:
+    """Changes whenever anything the run page shows changes (status, step, experiments)."""
+    count, last_id, last_finished = (
+        db()
+        .execute(
+            select(func.count(), func.max(Experiment.id), func.max(Experiment.finished_at)).where(
+                Experiment.request_id == request.id
+            )
+        )
+        .one()
+    )
+    ahead = position(db(), request) if request.status == RequestStatus.QUEUED else None
+    parts = (
+        request.status.value,
+        request.current_step,
+        request.cancel_requested,
+        request.best_reward,
+        request.heartbeat_at if request.status == RequestStatus.PAUSED else None,
+        count,
+        last_id,
+        last_finished,
+        ahead,
+        request.finished_at,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def experiment_rows(request: Request) -> list[dict[str, Any]]:
+    experiments = db().scalars(
+        select(Experiment).where(Experiment.request_id == request.id).order_by(Experiment.number)
+    )
+    return [
+        {
+            "number": e.number,
+            "params": e.params,
+            "status": e.status.value,
+            "reward": _finite(e.reward),
+            "loss": _finite(e.loss),
+            "error": e.error,
+            "lab_time_s": e.lab_time_s,
+            "started_at": iso(e.started_at),
+            "finished_at": iso(e.finished_at),
+        }
+        for e in experiments
+    ]
+
+
+def best_so_far(rows: list[dict[str, Any]]) -> list[list[float]]:
+    """[[experiment number, best reward up to it], ...] over experiments with a reward."""
+    out, best = [], -math.inf
+    for row in rows:
+        if row["reward"] is None:
+            continue
+        best = max(best, row["reward"])
+        out.append([row["number"], best])
+    return out
+
+
+def _thin(x: list[float], y: list[float]) -> tuple[list[float], list[float]]:
+    step = max(1, math.ceil(len(x) / MAX_PLOT_POINTS))
+    return x[::step], y[::step]
+
+
+def _peak_values(shape: str, peak: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """One fitted peak at wavelengths ``x`` (nm); keys as the analyzer stores them."""
+    centre = float(peak.get("centre_nm", peak.get("centre", 0.0)))
+    height = float(peak.get("height", 0.0))
+    fwhm = float(peak.get("fwhm_nm", peak.get("fwhm", 1.0))) or 1.0
+    z2 = ((x - centre) / fwhm) ** 2
+    gauss = np.exp(-4.0 * math.log(2.0) * z2)
+    lorentz = 1.0 / (1.0 + 4.0 * z2)
+    if shape == "lorentzian":
+        return height * lorentz
+    if shape == "pseudo_voigt":
+        eta = float(peak.get("eta", 0.5) or 0.0)
+        return height * ((1.0 - eta) * gauss + eta * lorentz)
+    return height * gauss
+
+
+def fit_curve(fit: Any, wavelengths: list[float]) -> list[float]:
+    """The fitted model (peaks + polynomial baseline in the reduced wavelength) at ``wavelengths``.
+
+    The baseline is the analyzer's polynomial in u = (x - x_mid) / x_half over the spectrum's
+    range; that is enough to overlay the fit on the measured curve.
+    """
+    if not wavelengths:
+        return []
+    x = np.asarray(wavelengths, dtype=float)
+    lo, hi = float(x.min()), float(x.max())
+    u = (x - 0.5 * (lo + hi)) / (0.5 * (hi - lo) or 1.0)
+    curve = np.zeros_like(x)
+    for k, c in enumerate(fit.baseline or []):
+        curve += float(c) * u**k
+    for peak in fit.peaks or []:
+        curve += _peak_values(fit.shape, peak, x)
+    return [round(v, 6) for v in curve.tolist()]
+
+
+def spectrum_payload(spectrum: Spectrum, thin: bool = True) -> dict[str, Any]:
+    x, y = list(spectrum.wavelength_nm), list(spectrum.value)
+    if thin:
+        x, y = _thin(x, y)
+    fit = spectrum.fits[-1] if spectrum.fits else None
+    return {
+        "kind": spectrum.kind,
+        "unit": spectrum.unit,
+        "wavelength_nm": x,
+        "value": y,
+        "saturated": spectrum.saturated,
+        "fit": None
+        if fit is None
+        else {
+            "shape": fit.shape,
+            "r2": fit.r2,
+            "peaks": fit.peaks,
+            "curve": fit_curve(fit, x),
+        },
+    }
+
+
+def latest_spectra(request: Request) -> dict[str, Any] | None:
+    """Spectra of the newest experiment that has any, with fits; None before the first one."""
+    session = db()
+    number = session.scalar(
+        select(func.max(Experiment.number))
+        .join(Spectrum, Spectrum.experiment_id == Experiment.id)
+        .where(Experiment.request_id == request.id)
+    )
+    if number is None:
+        return None
+    experiment = load_experiment(request, int(number))
+    return {
+        "number": experiment.number,
+        "spectra": [spectrum_payload(s) for s in experiment.spectra],
+    }
+
+
+def features_of(experiment: Experiment) -> list[dict[str, Any]]:
+    return [{"name": f.name, "value": f.value, "unit": f.unit} for f in experiment.features]
+
+
+def features_by_experiment(request: Request) -> dict[int, dict[str, float | None]]:
+    rows = db().execute(
+        select(Experiment.number, Feature.name, Feature.value)
+        .join(Feature, Feature.experiment_id == Experiment.id)
+        .where(Experiment.request_id == request.id)
+    )
+    out: dict[int, dict[str, float | None]] = {}
+    for number, name, value in rows:
+        out.setdefault(number, {})[name] = value
+    return out

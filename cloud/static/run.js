@@ -1,0 +1,127 @@
+/* The run page: poll live.json and redraw progress, plots and the experiment table in place. */
+"use strict";
+
+(() => {
+  const root = document.getElementById("run");
+  if (!root) return;
+  const liveUrl = root.dataset.liveUrl;
+  const expUrl = root.dataset.experimentUrl.replace(/\/0$/, "/");
+  const pollMs = Number(root.dataset.pollMs) || 1500;
+  const ACTIVE = new Set(["queued", "running", "paused"]);
+  let last = null, timer = null, failures = 0;
+
+  const $ = (id) => document.getElementById(id);
+  const text = (id, v) => { const el = $(id); if (el) el.textContent = v; };
+
+  function duration(s) {
+    if (s === null || s === undefined) return "–";
+    if (s < 90) return `${Math.round(s)} s`;
+    if (s < 5400) return `${Math.round(s / 60)} min`;
+    return `${(s / 3600).toFixed(1)} h`;
+  }
+
+  function fmtParams(p) {
+    return p ? Object.entries(p).map(([k, v]) => `${k} = ${v}`).join(", ") : "";
+  }
+
+  function badge(status) {
+    const span = document.createElement("span");
+    span.className = `badge ${status}`; span.textContent = status;
+    return span;
+  }
+
+  function renderSummary(run) {
+    const st = $("status"); st.replaceChildren(badge(run.status));
+    text("n-done", run.n_done); text("budget", run.budget);
+    $("progress-bar").style.width = `${Math.min(100, (100 * run.n_done) / Math.max(1, run.budget))}%`;
+    text("best-reward", run.best_reward === null ? "–" : Number(run.best_reward.toPrecision(4)));
+    text("best-params", fmtParams(run.best_params));
+    text("current-step", run.current_step || (run.status === "queued" ? "waiting in the queue" : "–"));
+    text("eta", ACTIVE.has(run.status) ? duration(run.eta_s) : "–");
+    text("queue-pos", run.status === "queued" && run.position ? `position ${run.position} in the queue` : "");
+    const reason = run.failure_reason || run.stop_reason || (run.cancel_requested && ACTIVE.has(run.status) ? "cancelling after the experiment in progress" : "");
+    text("stop-reason", reason ? `Note: ${reason}` : "");
+    $("cancel").disabled = !ACTIVE.has(run.status) || run.cancel_requested;
+  }
+
+  function renderTable(experiments) {
+    const body = $("experiments").tBodies[0];
+    const rows = experiments.slice().reverse().map((e) => {
+      const tr = document.createElement("tr");
+      const a = document.createElement("a"); a.href = expUrl + e.number; a.textContent = e.number;
+      const cells = [a, fmtParams(e.params), badge(e.status),
+        e.reward === null ? "–" : String(Number(e.reward.toPrecision(4))), e.error || ""];
+      for (const c of cells) {
+        const td = document.createElement("td");
+        if (typeof c === "string") td.textContent = c; else td.appendChild(c);
+        tr.appendChild(td);
+      }
+      return tr;
+    });
+    body.replaceChildren(...rows);
+  }
+
+  function renderMap(data) {
+    const names = Object.keys(data.space);
+    const canvas = $("plot-map");
+    if (names.length === 0) { Plots.empty(canvas, "no optimised variables"); return; }
+    const xName = names.length > 2 ? $("pair-x").value : names[0];
+    const yName = names.length > 2 ? $("pair-y").value : (names[1] || names[0]);
+    const pts = data.experiments.filter((e) => e.params && xName in e.params && yName in e.params)
+      .map((e) => ({ x: e.params[xName], y: e.params[yName], value: e.reward, failed: e.status === "failed" }));
+    const bp = data.run.best_params;
+    const best = bp && xName in bp && yName in bp ? { x: bp[xName], y: bp[yName] } : null;
+    Plots.map(canvas, pts, { x: xName, y: yName }, data.space[xName].bound, data.space[yName].bound, best);
+  }
+
+  function render(data) {
+    last = data;
+    renderSummary(data.run);
+    Plots.line($("plot-best"), [
+      { points: data.experiments.filter((e) => e.reward !== null).map((e) => [e.number, e.reward]), colour: "#9aa5b1", line: false, markers: true },
+      { points: data.best_so_far, colour: "#2563eb", width: 2.2, step: true },
+    ], { x: "experiment number", y: "reward" }, {
+      emptyText: "waiting for the first experiment", integerX: true,
+      legend: [{ label: "best so far", colour: "#2563eb" }, { label: "each experiment", colour: "#9aa5b1" }],
+    });
+    renderMap(data);
+    const spectra = data.latest ? data.latest.spectra : [];
+    const abs = spectra.find((s) => s.kind === "absorbance");
+    const second = spectra.find((s) => s.kind === "cd") || spectra.find((s) => s.kind === "pl");
+    Plots.spectrum($("plot-abs"), abs);
+    Plots.spectrum($("plot-cd"), second);
+    text("second-title", second && second.kind === "pl" ? "Latest PL" : "Latest CD");
+    text("latest-number", data.latest ? `experiment ${data.latest.number}` : "");
+    renderTable(data.experiments);
+    root.dataset.nDone = data.run.n_done;
+  }
+
+  async function poll() {
+    try {
+      const reply = await fetch(liveUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (reply.status === 401 || reply.redirected) { window.location.reload(); return; }
+      if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
+      render(await reply.json());
+      failures = 0;
+    } catch (err) {
+      failures += 1;
+      text("current-step", `connection problem, retrying (${err.message})`);
+    }
+    const active = !last || ACTIVE.has(last.run.status);
+    // Back off while the server is unreachable; slow down once the run is over.
+    const delay = active ? pollMs * Math.min(8, 2 ** failures) : 15000;
+    timer = window.setTimeout(poll, delay);
+  }
+
+  for (const id of ["pair-x", "pair-y"]) {
+    const sel = $(id);
+    if (sel) sel.addEventListener("change", () => { if (last) renderMap(last); });
+  }
+  $("cancel-form").addEventListener("submit", (ev) => {
+    if (!window.confirm("Cancel this request? A running experiment finishes first.")) ev.preventDefault();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) { window.clearTimeout(timer); poll(); }
+  });
+  poll();
+})();

@@ -1,0 +1,107 @@
+/* The request form: switch between reaction sources, prefill the space of a stored reaction,
+   and compile the formula as the user types, pointing at the column of the first error. */
+"use strict";
+
+(() => {
+  const form = document.getElementById("request-form");
+  if (!form) return;
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  const status = document.getElementById("formula-status");
+  const formula = document.getElementById("formula");
+  const reactionSelect = document.getElementById("reaction_id");
+  const reactionUrl = form.dataset.reactionUrl.replace(/0\.json$/, "");
+
+  function showPane() {
+    const chosen = form.querySelector('input[name="source"]:checked').value;
+    for (const pane of form.querySelectorAll(".pane")) {
+      pane.hidden = pane.dataset.source !== chosen;
+    }
+    for (const tab of form.querySelectorAll(".tab")) {
+      tab.classList.toggle("active", tab.querySelector("input").checked);
+    }
+  }
+
+  function spaceRows() {
+    return Array.from(document.querySelectorAll("#space-card tbody tr")).map((tr) => tr.querySelectorAll("input"));
+  }
+
+  function fillSpace(space) {
+    const rows = spaceRows();
+    const entries = Object.entries(space || {});
+    rows.forEach((inputs, i) => {
+      const e = entries[i];
+      inputs[0].value = e ? e[0] : "";
+      inputs[1].value = e && e[1].bound ? e[1].bound[0] : "";
+      inputs[2].value = e && e[1].bound ? e[1].bound[1] : "";
+      inputs[3].value = e && e[1].dx !== null && e[1].dx !== undefined ? e[1].dx : "";
+    });
+  }
+
+  async function loadReaction(prefill) {
+    if (!reactionSelect || !reactionSelect.value) return;
+    try {
+      const reply = await fetch(reactionUrl + reactionSelect.value + ".json", { credentials: "same-origin" });
+      if (!reply.ok) return;
+      const r = await reply.json();
+      document.getElementById("stored-formula").textContent = r.formula ||
+        `instruction list: ${r.codes.join(" → ")}`;
+      if (prefill) fillSpace(r.space);
+      const metric = document.getElementById("metric");
+      if (prefill && r.metric && metric.querySelector(`option[value="${CSS.escape(r.metric)}"]`)) metric.value = r.metric;
+    } catch (err) {
+      document.getElementById("stored-formula").textContent = `could not load the reaction: ${err.message}`;
+    }
+  }
+
+  function caretLine(source, line, column) {
+    const text = source.split("\n")[line - 1] || "";
+    return `${text}\n${" ".repeat(Math.max(0, column - 1))}^`;
+  }
+
+  let pending = null, sequence = 0;
+  async function check() {
+    const mine = ++sequence;
+    const source = formula.value;
+    if (!source.trim()) { status.className = "formula-status"; status.textContent = ""; return; }
+    try {
+      const reply = await fetch(form.dataset.checkUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+        body: JSON.stringify({ formula: source }),
+      });
+      const data = await reply.json();
+      if (mine !== sequence) return; // a newer keystroke already asked again
+      status.replaceChildren();
+      if (data.ok) {
+        status.className = "formula-status ok";
+        const vars = data.variables.length ? ` · variables: ${data.variables.map((v) => "$" + v).join(", ")}` : "";
+        status.textContent = `✓ compiles to ${data.codes.length} instructions (${[...new Set(data.codes)].join(", ")})${vars}`;
+        const names = spaceRows().map((r) => r[0].value).filter(Boolean);
+        const rows = spaceRows();
+        data.variables.filter((v) => !names.includes(v)).forEach((v) => {
+          const free = rows.find((r) => !r[0].value);
+          if (free) free[0].value = v;
+        });
+      } else {
+        const e = data.error || {};
+        status.className = "formula-status error";
+        const head = document.createElement("div");
+        head.textContent = e.line ? `line ${e.line}, column ${e.column}: ${e.message}` : e.message;
+        const pre = document.createElement("pre");
+        if (e.line) pre.textContent = caretLine(source, e.line, e.column);
+        status.append(head, pre);
+      }
+    } catch (err) {
+      status.className = "formula-status error";
+      status.textContent = `cannot check the formula now: ${err.message}`;
+    }
+  }
+
+  for (const radio of form.querySelectorAll('input[name="source"]')) radio.addEventListener("change", showPane);
+  if (reactionSelect) reactionSelect.addEventListener("change", () => loadReaction(true));
+  if (formula) formula.addEventListener("input", () => { window.clearTimeout(pending); pending = window.setTimeout(check, 250); });
+  showPane();
+  const blank = spaceRows().every((r) => !r[0].value);
+  loadReaction(blank);
+  if (formula && formula.value.trim()) check();
+})();

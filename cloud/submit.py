@@ -1,0 +1,224 @@
+"""New request: stored reaction, formula (checked as you type) or uploaded configuration.
+
+The request is submitted ONLY through the core's JSON-RPC ``request.submit``; the core validates
+it again, and its field errors (with line and column for formulas) are shown on the form.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from cloud.context import db, web
+from cloud.forms import RequestForm
+from cloud.rpc_client import RpcFailure, RpcUnavailable
+from maosic.db.models import Reaction
+from maosic.language.compiler import compile_formula
+from maosic.language.errors import LanguageError
+
+bp = Blueprint("submit", __name__)
+
+DESCRIBE_TTL_S = 60.0  # the core's optimizer/metric lists change only with a new release
+MAX_FORMULA_CHARS = 20_000
+FALLBACK_DESCRIBE: dict[str, Any] = {
+    "optimizers": ["snobfit"],
+    "default_optimizer": "snobfit",
+    "metrics": {"max_abs_cd_at_exciton": "maximise |CD| at the first exciton absorption peak"},
+}
+
+
+def core_describe() -> tuple[dict[str, Any], bool]:
+    """The core's optimizers and metrics (cached), and whether the core answered."""
+    cache = web().describe_cache
+    if cache and time.monotonic() - cache["at"] < DESCRIBE_TTL_S:
+        return cache["value"], True
+    try:
+        described = web().core.call("core.describe")
+    except (RpcFailure, RpcUnavailable):
+        return FALLBACK_DESCRIBE, False
+    cache.update(at=time.monotonic(), value=described)
+    return described, True
+
+
+def stored_reactions() -> list[Reaction]:
+    query = select(Reaction).order_by(Reaction.name, Reaction.id)
+    if not current_user.is_staff:
+        # Examples (no owner) and the user's own reactions; others' formulas stay private.
+        query = query.where((Reaction.owner_id.is_(None)) | (Reaction.owner_id == current_user.id))
+    return list(db().scalars(query))
+
+
+def _fill_choices(form: RequestForm, described: dict[str, Any]) -> list[Reaction]:
+    reactions = stored_reactions()
+    form.reaction_id.choices = [SelectChoice(r.id, f"{r.name} (#{r.id})") for r in reactions]
+    form.metric.choices = [SelectChoice(k, f"{k}: {v}") for k, v in described["metrics"].items()]
+    form.optimizer.choices = [SelectChoice(o, o) for o in described["optimizers"]]
+    if not form.is_submitted():
+        form.optimizer.data = described.get("default_optimizer")
+        preferred = [r for r in reactions if "cspbbr3" in r.name.lower().replace(" ", "")]
+        if preferred:
+            form.reaction_id.data = preferred[0].id
+    return reactions
+
+
+def _space(form: RequestForm) -> dict[str, dict[str, float]]:
+    """The search-space rows the user filled in: {name: {bound: [lo, hi], dx}}."""
+    out: dict[str, dict[str, float]] = {}
+    for index, row in enumerate(form.space.entries, start=1):
+        name = (row.form.name.data or "").strip().lstrip("$")
+        if not name:
+            continue
+        lo, hi, dx = row.form.low.data, row.form.high.data, row.form.dx.data
+        if lo is None or hi is None:
+            raise ValueError(f"search space row {index} ({name}): give both bounds")
+        if lo >= hi:
+            raise ValueError(f"search space row {index} ({name}): lower bound must be below upper")
+        spec: dict[str, Any] = {"bound": [_num(lo), _num(hi)]}
+        if dx is not None:
+            if dx <= 0:
+                raise ValueError(f"search space row {index} ({name}): resolution must be > 0")
+            spec["dx"] = _num(dx)
+        out[name] = spec
+    return out
+
+
+def _num(value: Decimal) -> float | int:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _stored_config(
+    reactions: list[Reaction], reaction_id: int, space: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    reaction = next((r for r in reactions if r.id == reaction_id), None)
+    if reaction is None:
+        raise ValueError("choose one of the stored reactions")
+    config = json.loads(json.dumps(reaction.config))  # a deep copy we may edit
+    params = config.setdefault("param", {})
+    for name, spec in space.items():
+        if name not in params:
+            raise ValueError(f"the reaction has no parameter {name!r}; known: {', '.join(params)}")
+        params[name]["bound"] = spec["bound"]
+        if "dx" in spec:
+            params[name]["dx"] = spec["dx"]
+    return config
+
+
+def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
+    """The named params of request.submit; ValueError with a message for the form."""
+    params: dict[str, Any] = {
+        "target": {"metric": form.metric.data},
+        "budget": form.budget.data,
+        "optimizer": form.optimizer.data,
+        "seed": form.seed.data or 0,
+        "owner": current_user.username,
+        "name": form.name.data or None,
+    }
+    space = _space(form)
+    source = form.source.data
+    if source == "stored":
+        params["config"] = _stored_config(reactions, form.reaction_id.data, space)
+        if form.name.data:
+            params["config"]["name"] = form.name.data
+    elif source == "formula":
+        if not (form.formula.data or "").strip():
+            raise ValueError("write a formula")
+        if not space:
+            raise ValueError("a formula needs its search space: fill in at least one variable")
+        params["formula"], params["space"] = form.formula.data, space
+    else:
+        upload = form.config_file.data
+        if upload is None or not getattr(upload, "filename", ""):
+            raise ValueError("choose a configuration file to upload")
+        try:
+            params["config"] = upload.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError("the configuration file must be UTF-8 text (JSON)") from exc
+    return params
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+@login_required
+def new_request() -> str | Response | tuple[str, int]:
+    form = RequestForm()
+    described, core_up = core_describe()
+    reactions = _fill_choices(form, described)
+    if not form.is_submitted() and form.budget.data is None:
+        form.budget.data = 120
+    error: dict[str, Any] | None = None
+    if form.validate_on_submit():
+        try:
+            reply = web().core.call("request.submit", **_submission(form, reactions))
+        except ValueError as exc:
+            error = {"field": "form", "message": str(exc)}
+        except RpcFailure as exc:
+            data = exc.data if isinstance(exc.data, dict) else {}
+            error = {"field": data.get("field", "request"), "message": exc.message, **data}
+        except RpcUnavailable:
+            error = {"field": "core", "message": "the core is not reachable; try again shortly"}
+        else:
+            flash(
+                f"Request {reply['id']} accepted: position {reply['position']} in the queue.",
+                "success",
+            )
+            return redirect(url_for("runs.run_page", request_id=reply["id"]))
+    status = 400 if error or form.errors else 200
+    page = render_template("submit/new.html", form=form, error=error, core_up=core_up)
+    return page, status
+
+
+@bp.route("/api/formula/check", methods=["POST"])
+@login_required
+def check_formula() -> Response:
+    """Compile a formula as the user types: {"formula": str} -> ok + codes, or the error."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("formula"), str):
+        return jsonify(ok=False, error={"message": 'send JSON {"formula": "..."}'}), 400
+    formula = body["formula"]
+    if len(formula) > MAX_FORMULA_CHARS:
+        return jsonify(ok=False, error={"message": "the formula is too long"}), 400
+    if not formula.strip():
+        return jsonify(ok=False, error={"line": 1, "column": 1, "message": "empty formula"})
+    try:
+        program = compile_formula(formula)
+    except LanguageError as exc:
+        return jsonify(ok=False, error=exc.to_dict())
+    return jsonify(
+        ok=True,
+        variables=sorted(program.variables),
+        codes=[inst.get("code") for inst in program.instructions],
+    )
+
+
+@bp.route("/reactions/<int:reaction_id>.json")
+@login_required
+def reaction_json(reaction_id: int) -> Response:
+    """A stored reaction's search space and formula, to prefill the form."""
+    reaction = next((r for r in stored_reactions() if r.id == reaction_id), None)
+    if reaction is None:
+        return jsonify(error="no such reaction"), 404
+    params = (reaction.config or {}).get("param") or {}
+    space = {
+        name: {"bound": spec.get("bound"), "dx": spec.get("dx")}
+        for name, spec in params.items()
+        if isinstance(spec, dict) and spec.get("var", 1) and "bound" in spec
+    }
+    return jsonify(
+        id=reaction.id,
+        name=reaction.name,
+        formula=reaction.formula,
+        codes=[
+            step.get("code")
+            for step in (reaction.config or {}).get("experiment") or []
+            if isinstance(step, dict)
+        ],
+        space=space,
+        metric=(reaction.config or {}).get("metric"),
+        max_expts=(reaction.config or {}).get("max_expts"),
+    )

@@ -1,0 +1,324 @@
+"""The lab daemon's core: device connections, error mapping, safety interlocks and waits.
+
+The JSON-RPC handlers live in hardware_interface/handlers/ (one class per method group) and use
+this core; `LabDaemon.methods()` is the explicit method table the HTTP server dispatches to.
+Every handler validates its arguments against the lab configuration and the safety limits
+before anything is sent to a device; `call` maps driver failures to the documented application
+error codes (hardware_interface.errors); waits run on the lab's clock (the simulated clock in
+--sim, so waits in the instant simulation cost no wall time).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from hardware_interface import safety
+from hardware_interface.devices.base import (
+    ConnectionLost,
+    DeviceBusy,
+    DeviceError,
+    DeviceFault,
+    DeviceNotReady,
+    DeviceRefused,
+    DeviceTimeout,
+    GarbledReply,
+    LineDevice,
+    RangeError,
+)
+from hardware_interface.devices.capabilities import HeaterState
+from hardware_interface.devices.factory import build_driver
+from hardware_interface.errors import (
+    BUSY,
+    DEVICE_ERROR,
+    FAULT,
+    LIMIT_EXCEEDED,
+    NOT_READY,
+    OFFLINE,
+    UNKNOWN_MODULE,
+    AppError,
+)
+from hardware_interface.handlers.auxiliary import AuxiliaryMethods
+from hardware_interface.handlers.heater import HeaterMethods
+from hardware_interface.handlers.pumps import PumpMethods
+from hardware_interface.handlers.robot import RobotMethods
+from hardware_interface.handlers.spectrometers import SpectrometerMethods
+from hardware_interface.handlers.system import SystemMethods
+from hardware_interface.handlers.valves import ValveMethods
+from hardware_interface.jsonrpc import RpcError
+from hardware_interface.labconfig import DeviceConfig, LabConfig
+from hardware_interface.transports import TransportError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+POLL_S = 1.0  # lab seconds between busy/stable polls while waiting
+WATCH_CHUNK_S = 5.0  # lab seconds between heater safety reads during long waits
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> float: ...
+
+
+class WallClock:
+    """The real lab's clock: seconds since the daemon started."""
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def sleep(self, seconds: float) -> float:
+        time.sleep(seconds)
+        return self.now()
+
+
+class LabDaemon:
+    """State and method handlers of the hardware daemon for one lab configuration.
+
+    drivers: optional pre-built drivers by device id (test doubles); the others are built from
+    the configuration. A device whose line is lost is reopened from its configuration.
+    clock: the lab's clock (WallClock, or the SimLab's clock in simulation).
+    """
+
+    def __init__(
+        self,
+        config: LabConfig,
+        clock: Clock,
+        drivers: dict[str, Any] | None = None,
+        poll_s: float = POLL_S,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.poll_s = poll_s
+        self.limits = config.safety
+        self.faults = safety.FaultBook()
+        self._drivers: dict[str, Any] = {}
+        # RPC threads and the watchdog may both try to reopen a lost line at the same moment
+        self._connect_lock = threading.RLock()
+        self.ledger_lock = threading.Lock()
+        self.stock_mL = dict(config.reagents)
+        self.valves = {
+            vid: (d.id, ch) for d in config.devices.values() for vid, ch in d.valves.items()
+        }
+        kinds = {d.id: d.kind for d in config.devices.values()}
+        self.pumps = [i for i, k in kinds.items() if k == "pump"]
+        self.heater = next((i for i, k in kinds.items() if k == "heater"), None)
+        self.robot = next((i for i, k in kinds.items() if k == "robot"), None)
+        self.board = next((i for i, k in kinds.items() if k == "board"), None)
+        by_driver = {d.driver: d.id for d in config.devices.values()}
+        self.cd_spec = by_driver.get("mcd1_cd_spectrometer")
+        self.abs_spec = by_driver.get("usb2000_seabreeze", self.cd_spec)
+        self.pl_spec = by_driver.get("mpl1_pl_spectrometer")
+        self._watchdog_stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        for dev in config.devices.values():
+            if drivers is not None and dev.id in drivers:
+                self._drivers[dev.id] = drivers[dev.id]
+            else:
+                self.connect(dev)
+
+    # -- connection management -------------------------------------------------------------
+    def connect(self, dev: DeviceConfig) -> bool:
+        """(Re)open and identify one device; on failure mark it offline (retried on next use).
+
+        An old driver is closed and its line reopened, since a USB serial device that was
+        unplugged comes back as a new port that the old handle cannot reach.
+        """
+        with self._connect_lock:
+            old = self._drivers.pop(dev.id, None)
+            if old is not None:
+                old.close()
+            try:
+                driver = build_driver(dev)
+                self._drivers[dev.id] = driver
+                if isinstance(driver, LineDevice):
+                    driver.resync()  # tag 00 clears the device's reply cache of an earlier session
+            except (TransportError, DeviceError) as exc:
+                self.faults.set_offline(dev.id, str(exc))
+                log.warning("%s offline: %s", dev.id, exc)
+                return False
+            self.faults.set_online(dev.id)
+            return True
+
+    def _driver(self, module: str) -> Any:
+        """The driver of `module`, reconnecting an offline one; raises OFFLINE if still lost."""
+        with self._connect_lock:
+            if self.faults.offline(module) is not None or self._drivers.get(module) is None:
+                if not self.connect(self.config.devices[module]):
+                    raise self.faults.offline_error(module)
+            return self._drivers[module]
+
+    def close(self) -> None:
+        self.stop_watchdog()
+        for driver in self._drivers.values():
+            driver.close()
+
+    # -- the one place driver failures become JSON-RPC errors ------------------------------
+    def call(self, module: str, action: Callable[[Any], T], check_fault: bool = True) -> T:
+        if check_fault:
+            self.faults.require_no_fault(module)
+        driver = self._driver(module)
+        try:
+            return action(driver)
+        except RangeError as exc:
+            raise AppError(LIMIT_EXCEEDED, module, str(exc)) from exc
+        except DeviceBusy as exc:
+            raise AppError(BUSY, module, str(exc)) from exc
+        except DeviceNotReady as exc:
+            raise AppError(NOT_READY, module, str(exc)) from exc
+        except DeviceFault as exc:
+            self.faults.latch(module, exc.detail)
+            raise AppError(FAULT, module, str(exc)) from exc
+        except (ConnectionLost, DeviceTimeout, GarbledReply) as exc:
+            self.faults.set_offline(module, str(exc))
+            raise AppError(OFFLINE, module, f"{module}: line lost: {exc}") from exc
+        except DeviceRefused as exc:
+            raise AppError(DEVICE_ERROR, module, str(exc), device_code=exc.code) from exc
+
+    def require(self, module: str | None, kind: str) -> str:
+        if module is None:
+            raise AppError(UNKNOWN_MODULE, kind, f"this lab has no {kind}")
+        return module
+
+    def pump_id(self, pump: str) -> str:
+        if pump not in self.pumps:
+            raise AppError(UNKNOWN_MODULE, pump, f"unknown pump {pump!r}; pumps: {self.pumps}")
+        return pump
+
+    # -- safety ------------------------------------------------------------------------------
+    def emergency_stop(self, reason: str) -> list[str]:
+        """Stop every pump and the heater (then everything else), latching a fault on them."""
+        log.error("EMERGENCY STOP: %s", reason)
+        stopped = []
+        order = [*self.pumps, *([self.heater] if self.heater else [])]
+        order += [d for d in self.config.devices if d not in order]
+        for module in order:
+            driver = self._drivers.get(module)
+            if driver is None:
+                continue
+            try:
+                driver.stop()
+                stopped.append(module)
+            except DeviceError as exc:
+                log.error("emergency stop of %s failed: %s", module, exc)
+            if module in self.pumps or module == self.heater:
+                self.faults.latch(module, reason)
+        return stopped
+
+    def heater_state(self, check_fault: bool = False) -> HeaterState:
+        """Read the heater; an over-temperature reading triggers the emergency stop."""
+        heater = self.require(self.heater, "heater")
+        state = self.call(heater, lambda d: d.status(), check_fault=check_fault)
+        if safety.is_overtemperature(self.limits, state.temperature_C, state.tripped):
+            if self.faults.fault(heater) is None:
+                self.emergency_stop(
+                    f"over-temperature: {state.temperature_C:.1f} °C "
+                    f"(trip at {self.limits.overtemp_trip_C} °C, board trip={state.tripped})"
+                )
+        return state
+
+    def _safety_check(self) -> None:
+        """Between chunks of a wait: read the heater; raise FAULT if the lab was stopped."""
+        if self.heater is None:
+            return
+        self.heater_state()
+        self.faults.require_no_fault(self.heater)
+
+    def sleep_watching(self, seconds: float) -> None:
+        end = self.clock.now() + seconds
+        while True:
+            remaining = end - self.clock.now()
+            if remaining <= 0:
+                return
+            self.clock.sleep(min(remaining, WATCH_CHUNK_S))
+            self._safety_check()
+
+    def wait_until(
+        self, done: Callable[[], bool], first_s: float, timeout_s: float, module: str, what: str
+    ) -> None:
+        start = self.clock.now()
+        if first_s > 0:
+            self.sleep_watching(first_s)
+        while not done():
+            if self.clock.now() - start > timeout_s:
+                raise AppError(NOT_READY, module, f"{module}: {what} not reached in {timeout_s} s")
+            self.sleep_watching(self.poll_s)
+
+    def start_watchdog(self, period_s: float) -> None:
+        """Poll the heater every `period_s` wall seconds so an overshoot is caught between calls."""
+        if self.heater is None or period_s <= 0 or self._watchdog is not None:
+            return
+        self._watchdog_stop.clear()
+
+        def run() -> None:
+            while not self._watchdog_stop.wait(period_s):
+                if self.faults.fault(self.heater) is not None:  # type: ignore[arg-type]
+                    continue
+                try:
+                    self.heater_state()
+                except RpcError as exc:
+                    log.warning("watchdog: %s", exc)
+
+        self._watchdog = threading.Thread(target=run, name="heater-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def stop_watchdog(self) -> None:
+        self._watchdog_stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5.0)
+            self._watchdog = None
+
+    def module_state(self, module: str, busy: bool = False) -> dict[str, Any]:
+        fault = self.faults.fault(module)
+        lost = self.faults.offline(module)
+        if fault is not None:
+            return {"state": "fault", "fault": fault}
+        if lost is not None:
+            return {"state": "offline", "fault": lost}
+        return {"state": "busy" if busy else "ok", "fault": None}
+
+    # -- the method table --------------------------------------------------------------------
+    def methods(self) -> dict[str, Callable[..., Any]]:
+        """The explicit JSON-RPC method table (wire name -> handler)."""
+        system = SystemMethods(self)
+        pumps = PumpMethods(self)
+        heater = HeaterMethods(self)
+        robot = RobotMethods(self)
+        spectrometers = SpectrometerMethods(self)
+        valves = ValveMethods(self)
+        auxiliary = AuxiliaryMethods(self)
+        return {
+            "system.describe": system.system_describe,
+            "system.status": system.system_status,
+            "system.stop": system.system_stop,
+            "system.wait": system.system_wait,
+            "system.reset_faults": system.system_reset_faults,
+            "pump.fill": pumps.pump_fill,
+            "pump.infuse": pumps.pump_infuse,
+            "pump.withdraw": pumps.pump_withdraw,
+            "pump.parallel": pumps.pump_parallel,
+            "pump.stop": pumps.pump_stop,
+            "pump.status": pumps.pump_status,
+            "heater.set": heater.heater_set,
+            "heater.status": heater.heater_status,
+            "heater.off": heater.heater_off,
+            "heater.pid": heater.heater_pid,
+            "robot.move": robot.robot_move,
+            "robot.status": robot.robot_status,
+            "spectrometer.absorbance": spectrometers.spectrometer_absorbance,
+            "spectrometer.cd": spectrometers.spectrometer_cd,
+            "spectrometer.pl": spectrometers.spectrometer_pl,
+            "valve.set": valves.valve_set,
+            "peristaltic.set": auxiliary.peristaltic_set,
+            "peristaltic.status": auxiliary.peristaltic_status,
+            "stepper.move": auxiliary.stepper_move,
+            "stepper.status": auxiliary.stepper_status,
+        }

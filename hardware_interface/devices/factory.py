@@ -1,0 +1,87 @@
+"""Build a driver instance from a DeviceConfig: the explicit driver table of the daemon."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hardware_interface.devices.arduino_board import ArduinoBoard
+from hardware_interface.devices.base import LineDevice
+from hardware_interface.devices.heater_board import HeaterBoard
+from hardware_interface.devices.robot_arm import RobotArm
+from hardware_interface.devices.seabreeze_absorbance import SeabreezeAbsorbance
+from hardware_interface.devices.spectrometers import CdSpectrometer, PlSpectrometer
+from hardware_interface.devices.syringe_pump import SyringePump
+from hardware_interface.labconfig import DeviceConfig
+from hardware_interface.transports import open_transport
+
+wire_log = logging.getLogger("hardware_interface.wire")
+
+
+def _pump(cfg: DeviceConfig) -> SyringePump:
+    return SyringePump(
+        open_transport(cfg.port, cfg.baudrate),
+        cfg.id,
+        capacity_mL=cfg.capacity_mL,
+        max_rate_mL_min=cfg.max_rate_mL_min,
+        timeout_s=cfg.timeout_s,
+        retries=cfg.retries,
+    )
+
+
+def _heater(cfg: DeviceConfig) -> HeaterBoard:
+    return HeaterBoard(open_transport(cfg.port, cfg.baudrate), cfg.id, cfg.timeout_s, cfg.retries)
+
+
+def _arduino(cfg: DeviceConfig) -> ArduinoBoard:
+    return ArduinoBoard(open_transport(cfg.port, cfg.baudrate), cfg.id, cfg.timeout_s, cfg.retries)
+
+
+def _robot(cfg: DeviceConfig) -> RobotArm:
+    return RobotArm(
+        open_transport(cfg.port, cfg.baudrate), cfg.id, cfg.positions, cfg.timeout_s, cfg.retries
+    )
+
+
+def _cd(cfg: DeviceConfig) -> CdSpectrometer:
+    return CdSpectrometer(
+        open_transport(cfg.port, cfg.baudrate), cfg.id, max(cfg.timeout_s, 0.5), cfg.retries
+    )
+
+
+def _pl(cfg: DeviceConfig) -> PlSpectrometer:
+    return PlSpectrometer(
+        open_transport(cfg.port, cfg.baudrate), cfg.id, max(cfg.timeout_s, 0.5), cfg.retries
+    )
+
+
+def _seabreeze(cfg: DeviceConfig) -> SeabreezeAbsorbance:
+    return SeabreezeAbsorbance(cfg.id, cfg.serial)
+
+
+DRIVER_FACTORIES: dict[str, Callable[[DeviceConfig], Any]] = {
+    "msp1_syringe_pump": _pump,
+    "mhb1_heater_board": _heater,
+    "mab1_arduino_board": _arduino,
+    "mra1_robot_arm": _robot,
+    "mcd1_cd_spectrometer": _cd,
+    "mpl1_pl_spectrometer": _pl,
+    "usb2000_seabreeze": _seabreeze,
+}
+
+
+def _log_exchange(name: str, request: bytes, reply: bytes) -> None:
+    if wire_log.isEnabledFor(logging.DEBUG):
+        wire_log.debug("%s > %r < %r", name, request, reply[:200])
+
+
+def build_driver(cfg: DeviceConfig) -> Any:
+    """Open the transport and construct the driver; TransportError if the line cannot open.
+
+    Line-protocol drivers log their raw exchanges on the "hardware_interface.wire" logger
+    (DEBUG level; run the daemon with --log-level DEBUG to see the bytes)."""
+    driver = DRIVER_FACTORIES[cfg.driver](cfg)
+    if isinstance(driver, LineDevice):
+        driver.on_exchange = _log_exchange
+    return driver

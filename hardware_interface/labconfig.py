@@ -1,0 +1,232 @@
+"""Lab configuration: which device is where, with which driver and limits.
+
+A JSON file (see hardware_interface/examples/lab_real.json and lab_sim.json):
+
+    {
+      "lab": "MAOSIC lab PC",
+      "safety": {"max_setpoint_C": 200, "overtemp_trip_C": 210, "max_flow_mL_min": 2.0,
+                 "max_ramp_C_min": 60, "require_stable_heater": true},
+      "reagents": {"Cs-oleate": {"stock_mL": 50.0}, ...},
+      "devices": {
+        "SP1": {"driver": "msp1_syringe_pump", "port": "/dev/ttyUSB0",
+                "reagent": "Cs-oleate", "capacity_mL": 0.5, "max_rate_mL_min": 2.0},
+        "H1":  {"driver": "mhb1_heater_board", "port": "/dev/ttyACM0"},
+        "AB1": {"driver": "mab1_arduino_board", "port": "/dev/ttyACM1",
+                "valves": {"V1": 1, "V2": 2}},
+        "CR1": {"driver": "mra1_robot_arm", "port": "tcp://192.168.1.20:30010"},
+        "SPEC1": {"driver": "mcd1_cd_spectrometer", "port": "/dev/ttyUSB3"},
+        "PL1": {"driver": "mpl1_pl_spectrometer", "port": "/dev/ttyUSB4"}
+      }
+    }
+
+Optional per device: "baudrate" (115200), "timeout_s" (1.0), "retries" (2). Errors name the file
+and the JSON path of the offending entry. `sim_config` builds the simulated lab's configuration
+without any file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardware_interface.safety import SafetyLimits
+
+# driver name -> module kind shown by system.describe
+DRIVER_KINDS: dict[str, str] = {
+    "msp1_syringe_pump": "pump",
+    "mhb1_heater_board": "heater",
+    "mab1_arduino_board": "board",
+    "mra1_robot_arm": "robot",
+    "mcd1_cd_spectrometer": "spectrometer",
+    "mpl1_pl_spectrometer": "spectrometer",
+    "usb2000_seabreeze": "spectrometer",
+}
+
+_DEVICE_KEYS = {
+    "driver", "port", "baudrate", "timeout_s", "retries",
+    "reagent", "capacity_mL", "max_rate_mL_min", "valves", "positions", "serial",
+}  # fmt: skip
+_SAFETY_KEYS = {
+    "min_setpoint_C", "max_setpoint_C", "overtemp_trip_C", "max_ramp_C_min",
+    "max_flow_mL_min", "require_stable_heater",
+}  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A lab configuration problem; the message names the source and the JSON path."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One device: `id` is the module id (SP1, H1, ...), `port` a serial path/URL or tcp://."""
+
+    id: str
+    driver: str
+    port: str
+    baudrate: int = 115200
+    timeout_s: float = 1.0
+    retries: int = 2
+    reagent: str | None = None  # pumps: the stock bottle its line draws from
+    capacity_mL: float = 0.5  # pumps: syringe volume
+    max_rate_mL_min: float = 2.0  # pumps
+    valves: dict[str, int] = field(default_factory=dict)  # boards: valve module id -> channel
+    positions: tuple[str, ...] = ("home", "sampler", "abs", "cd", "waste")  # robots
+    serial: str | None = None  # seabreeze: pick one spectrometer by serial number
+
+    @property
+    def kind(self) -> str:
+        return DRIVER_KINDS[self.driver]
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    lab: str
+    devices: dict[str, DeviceConfig]
+    reagents: dict[str, float]  # name -> stock volume, mL
+    safety: SafetyLimits
+    simulated: bool = False
+    chemistry: str | None = None
+
+    def of_kind(self, kind: str) -> list[DeviceConfig]:
+        return [d for d in self.devices.values() if d.kind == kind]
+
+
+def _need(cond: bool, where: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"{where}: {message}")
+
+
+def _number(value: Any, where: str, positive: bool = True) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    _need(ok and (value > 0 or not positive), where, f"must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _device(dev_id: str, raw: Any, where: str) -> DeviceConfig:
+    _need(isinstance(raw, dict), where, "must be an object")
+    unknown = set(raw) - _DEVICE_KEYS
+    _need(not unknown, where, f"unknown keys {sorted(unknown)}")
+    driver = raw.get("driver")
+    _need(
+        driver in DRIVER_KINDS,
+        f"{where}.driver",
+        f"{driver!r} is not one of {sorted(DRIVER_KINDS)}",
+    )
+    port = raw.get("port", "")
+    _need(isinstance(port, str) and (port or driver == "usb2000_seabreeze"), f"{where}.port",
+          "must be a non-empty string (device path, serial URL or tcp://HOST:PORT)")  # fmt: skip
+    kwargs: dict[str, Any] = {"id": dev_id, "driver": driver, "port": port}
+    if "baudrate" in raw:
+        kwargs["baudrate"] = int(_number(raw["baudrate"], f"{where}.baudrate"))
+    for key in ("timeout_s", "capacity_mL", "max_rate_mL_min"):
+        if key in raw:
+            kwargs[key] = _number(raw[key], f"{where}.{key}")
+    if "retries" in raw:
+        retries = raw["retries"]
+        _need(isinstance(retries, int) and 0 <= retries <= 10, f"{where}.retries", "must be 0..10")
+        kwargs["retries"] = retries
+    if driver == "msp1_syringe_pump":
+        _need(isinstance(raw.get("reagent"), str), f"{where}.reagent", "a pump needs its reagent")
+        kwargs["reagent"] = raw["reagent"]
+    if "valves" in raw:
+        valves = raw["valves"]
+        _need(isinstance(valves, dict) and all(v in (1, 2) for v in valves.values()),
+              f"{where}.valves", "must map valve ids to channels 1 or 2")  # fmt: skip
+        kwargs["valves"] = dict(valves)
+    if "positions" in raw:
+        positions = raw["positions"]
+        _need(isinstance(positions, list) and all(isinstance(p, str) for p in positions),
+              f"{where}.positions", "must be a list of names")  # fmt: skip
+        kwargs["positions"] = tuple(positions)
+    if "serial" in raw:
+        kwargs["serial"] = str(raw["serial"])
+    return DeviceConfig(**kwargs)
+
+
+def parse_config(data: Any, source: str = "lab config") -> LabConfig:
+    """Validate decoded JSON into a LabConfig; ConfigError names `source` and the path."""
+    _need(isinstance(data, dict), source, "must be a JSON object")
+    devices_raw = data.get("devices")
+    _need(
+        isinstance(devices_raw, dict) and devices_raw,
+        f"{source}: devices",
+        "must be a non-empty object",
+    )
+    devices = {k: _device(k, v, f"{source}: devices.{k}") for k, v in devices_raw.items()}
+    valve_ids = [v for d in devices.values() for v in d.valves]
+    clash = (set(valve_ids) & set(devices)) | {v for v in valve_ids if valve_ids.count(v) > 1}
+    _need(not clash, f"{source}: devices", f"valve ids {sorted(clash)} are used twice")
+    reagents_raw = data.get("reagents", {})
+    _need(isinstance(reagents_raw, dict), f"{source}: reagents", "must be an object")
+    reagents = {}
+    for name, entry in reagents_raw.items():
+        _need(isinstance(entry, dict) and "stock_mL" in entry, f"{source}: reagents.{name}",
+              'must be {"stock_mL": number}')  # fmt: skip
+        reagents[name] = _number(entry["stock_mL"], f"{source}: reagents.{name}.stock_mL", False)
+    for dev in devices.values():
+        if dev.reagent is not None:
+            _need(dev.reagent in reagents, f"{source}: devices.{dev.id}.reagent",
+                  f"{dev.reagent!r} has no entry in reagents")  # fmt: skip
+    safety_raw = data.get("safety", {})
+    _need(isinstance(safety_raw, dict), f"{source}: safety", "must be an object")
+    unknown = set(safety_raw) - _SAFETY_KEYS
+    _need(not unknown, f"{source}: safety", f"unknown keys {sorted(unknown)}")
+    try:
+        safety = SafetyLimits(**safety_raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: safety: {exc}") from exc
+    lab = data.get("lab", "MAOSIC lab")
+    _need(isinstance(lab, str), f"{source}: lab", "must be a string")
+    return LabConfig(lab=lab, devices=devices, reagents=reagents, safety=safety)
+
+
+def load_config(path: str | Path) -> LabConfig:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read lab config {path}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"lab config {path} is not valid JSON: {exc}") from exc
+    return parse_config(data, str(path))
+
+
+def sim_config_data(chemistry: str = "cspbbr3", lab_key: str = "sim") -> dict[str, Any]:
+    """The simulated lab's configuration as JSON data, ports on maosicsim://<lab_key>/<id>."""
+    from hardware_interface.sim import rig  # the physics package; only the sim needs it
+
+    spec = rig.RIGS.get(chemistry)
+    if spec is None:
+        raise ConfigError(f"unknown chemistry {chemistry!r}; choose from {sorted(rig.RIGS)}")
+
+    def port(dev_id: str) -> str:
+        return f"maosicsim://{lab_key}/{dev_id}"
+
+    # Sim lines answer in microseconds; a short timeout keeps fault-injection tests quick.
+    fast = {"timeout_s": 0.1, "retries": 2}
+    devices: dict[str, Any] = {
+        pump: {"driver": "msp1_syringe_pump", "port": port(pump), "reagent": reagent,
+               "capacity_mL": spec.syringe_mL, "max_rate_mL_min": spec.max_rate_mL_min, **fast}
+        for pump, reagent in spec.pump_reagents.items()
+    }  # fmt: skip
+    devices["H1"] = {"driver": "mhb1_heater_board", "port": port("H1"), **fast}
+    valves = {v: i + 1 for i, v in enumerate(rig.VALVE_IDS)}
+    devices["AB1"] = {"driver": "mab1_arduino_board", "port": port("AB1"), "valves": valves, **fast}
+    devices["CR1"] = {"driver": "mra1_robot_arm", "port": port("CR1"), **fast}
+    devices["SPEC1"] = {"driver": "mcd1_cd_spectrometer", "port": port("SPEC1"), **fast}
+    devices["PL1"] = {"driver": "mpl1_pl_spectrometer", "port": port("PL1"), **fast}
+    return {
+        "lab": f"MAOSIC simulated lab ({chemistry})",
+        "safety": {"max_setpoint_C": rig.HEATER_MAX_C, "overtemp_trip_C": rig.HEATER_MAX_C + 10.0,
+                   "max_ramp_C_min": rig.HEATER_RAMP_MAX_C_MIN,
+                   "max_flow_mL_min": spec.max_rate_mL_min, "require_stable_heater": True},
+        "reagents": {name: {"stock_mL": ml} for name, ml in spec.stock_mL.items()},
+        "devices": devices,
+    }  # fmt: skip
+
+
+def sim_config(chemistry: str = "cspbbr3", lab_key: str = "sim") -> LabConfig:
+    config = parse_config(sim_config_data(chemistry, lab_key), f"simulated lab ({chemistry})")
+    return LabConfig(config.lab, config.devices, config.reagents, config.safety, True, chemistry)

@@ -1,0 +1,832 @@
+"""Multi-peak fitting: K peaks (Gaussian, Lorentzian or pseudo-Voigt) on a low-order baseline.
+
+Pipeline of :func:`fit_peaks`:
+
+1. validate the spectrum (:mod:`.validate`), estimate the noise sigma from second differences;
+2. bin long spectra to about ``SELECT_POINTS`` points for model selection (same span);
+3. forward selection: the strongest matched-filter candidate (:mod:`.guesses`) in the data
+   (first peak) or in the current residual (later peaks) is added, heights and baseline are
+   solved linearly, everything is refined by bounded Levenberg-Marquardt with the analytic
+   Jacobian (:mod:`.solver`), and the peak is kept only if the BIC falls; with ``n_peaks``
+   given, exactly that many are added;
+4. backward check: drop the least significant peak while that lowers the BIC;
+5. signed fits left well above the noise are redone building one polarity first;
+6. the chosen model is refitted on the full data.
+
+Heights are signed when ``signed=True`` (CD couplets); otherwise they are bounded below by 0.
+Uncertainties are one-sigma, from ``(J^T J)^-1`` scaled by the residual variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.linalg.lapack import dposv, dpotrf, dpotri
+
+from .errors import SpectrumError
+from .guesses import Candidate, find_candidates
+from .model import SHAPES, PeakModel, peak_area
+from .solver import levenberg_marquardt
+from .threads import single_threaded
+from .validate import as_float_array, check_spectrum, noise_sigma
+
+ETA_START = 0.3  # starting Lorentzian fraction for pseudo-Voigt fits
+FIRST_TRIES = 3  # candidates tried for the first peak of a forward selection
+MISFIT_SIGMAS = 4.0  # residual variance this many standard errors above noise = misfit
+LATER_TRIES = 2  # candidates tried at later steps when the first gives a degenerate fit
+
+
+@dataclass
+class Peak:
+    """One fitted peak. Units: nm for centre and FWHM, signal units for height, x nm for area."""
+
+    centre_nm: float
+    height: float
+    fwhm_nm: float
+    area: float
+    eta: float
+    centre_err: float
+    height_err: float
+    fwhm_err: float
+    area_err: float
+    eta_err: float
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "centre_nm": self.centre_nm,
+            "height": self.height,
+            "fwhm_nm": self.fwhm_nm,
+            "area": self.area,
+            "eta": self.eta,
+            "centre_err": self.centre_err,
+            "height_err": self.height_err,
+            "fwhm_err": self.fwhm_err,
+            "area_err": self.area_err,
+            "eta_err": self.eta_err,
+            "flags": list(self.flags),
+        }
+
+
+@dataclass
+class PeakFit:
+    """Result of :func:`fit_peaks`; ``peaks`` sorted by centre.
+
+    ``baseline`` holds the polynomial coefficients in the reduced wavelength
+    ``u = (x - x_mid) / x_half`` followed by the scattering amplitude when ``scattering``.
+    ``reduced_chi2`` is the residual variance over the noise variance estimated independently
+    from the data: near 1 for a good fit, well above 1 when structure is left unexplained.
+    """
+
+    shape: str
+    peaks: list[Peak]
+    baseline: list[float]
+    baseline_order: int
+    scattering: bool
+    signed: bool
+    r2: float
+    rmse: float
+    reduced_chi2: float
+    noise_sigma: float
+    aic: float
+    bic: float
+    n_points: int
+    n_iter: int
+    converged: bool
+    flags: list[str]
+    wavelength_range_nm: tuple[float, float]
+    params: np.ndarray = field(repr=False)
+    covariance: np.ndarray = field(repr=False)
+    # Where the final model's fit started (same layout as params): lets a benchmark give
+    # other solvers exactly the same starting guesses.
+    start_params: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    @property
+    def n_peaks(self) -> int:
+        return len(self.peaks)
+
+    def evaluate(self, wavelength_nm: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The fitted model (peaks + baseline) at ``wavelength_nm`` (nm).
+
+        The baseline's reduced wavelength keeps the fitted spectrum's span, so values outside
+        that span are an extrapolation.
+        """
+        return self.evaluate_with_error(wavelength_nm)[0]
+
+    def evaluate_with_error(
+        self, wavelength_nm: Sequence[float] | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted model and its one-sigma uncertainty (from the parameter covariance)."""
+        x = as_float_array(wavelength_nm, "wavelength_nm")
+        model = PeakModel(
+            x,
+            self.n_peaks,
+            self.shape,
+            self.baseline_order,
+            self.scattering,
+            span=self.wavelength_range_nm,
+        )
+        resid, jac = model.residual_jacobian(self.params, np.zeros_like(x))
+        var = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
+        return resid, np.sqrt(np.maximum(var, 0.0))
+
+    def peak_z(self) -> list[float]:
+        """|height| / height uncertainty of each peak (its significance)."""
+        return [
+            abs(p.height) / p.height_err if p.height_err > 0 else float("inf") for p in self.peaks
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape": self.shape,
+            "n_peaks": self.n_peaks,
+            "peaks": [p.to_dict() for p in self.peaks],
+            "baseline": list(self.baseline),
+            "baseline_order": self.baseline_order,
+            "scattering": bool(self.scattering),
+            "signed": bool(self.signed),
+            "r2": self.r2,
+            "rmse": self.rmse,
+            "reduced_chi2": self.reduced_chi2,
+            "noise_sigma": self.noise_sigma,
+            "aic": self.aic,
+            "bic": self.bic,
+            "n_points": self.n_points,
+            "n_iter": int(self.n_iter),
+            "converged": bool(self.converged),
+            "flags": list(self.flags),
+            "wavelength_range_nm": list(self.wavelength_range_nm),
+        }
+
+
+@dataclass
+class _Trial:
+    params: np.ndarray
+    model: PeakModel
+    cost: float
+    bic: float
+    n_iter: int
+    converged: bool
+    residual: np.ndarray
+    jacobian: np.ndarray
+    start: np.ndarray
+
+
+class _Fitter:
+    """State shared by the fits of one spectrum (data, bounds, options)."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        shape: str,
+        baseline_order: int,
+        scattering: bool,
+        signed: bool,
+        min_fwhm: float,
+        max_fwhm: float,
+        max_iter: int,
+        span: tuple[float, float] | None = None,
+    ) -> None:
+        self.x, self.y = x, y
+        self.shape, self.order, self.scattering = shape, baseline_order, scattering
+        self.signed = signed
+        self.min_fwhm, self.max_fwhm = min_fwhm, max_fwhm
+        self.max_iter = max_iter
+        self.n = x.size
+        self.span = (float(x[0]), float(x[-1])) if span is None else span
+        self.cost_tol = 0.0
+        self.y_range = float(np.ptp(y)) or 1.0
+
+    def model(self, k: int) -> PeakModel:
+        return PeakModel(self.x, k, self.shape, self.order, self.scattering, span=self.span)
+
+    def bounds(self, model: PeakModel) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.full(model.n_params, -np.inf)
+        hi = np.full(model.n_params, np.inf)
+        s = model.stride
+        end = model.n_peak_params
+        lo[0:end:s], hi[0:end:s] = self.x[0], self.x[-1]
+        # Heights beyond a few times the data range only arise as cancelling pairs of peaks,
+        # which fit noise; the bound keeps the solver out of that degenerate valley.
+        hmax = 3.0 * self.y_range
+        lo[1:end:s], hi[1:end:s] = (-hmax if self.signed else 0.0), hmax
+        lo[2:end:s], hi[2:end:s] = self.min_fwhm, self.max_fwhm
+        if s == 4:
+            lo[3:end:s], hi[3:end:s] = 0.0, 1.0
+        return lo, hi
+
+    def linear_start(self, peaks: np.ndarray) -> np.ndarray | None:
+        """Full parameter vector from peak rows (centre, _, fwhm, eta): heights+baseline by LSQ."""
+        k = peaks.shape[0]
+        model = self.model(k)
+        p = np.zeros(model.n_params)
+        blk = p[: model.n_peak_params].reshape(k, model.stride)
+        blk[:, 0] = np.clip(peaks[:, 0], self.x[0], self.x[-1])
+        blk[:, 1] = 1.0
+        blk[:, 2] = np.clip(peaks[:, 2], self.min_fwhm, self.max_fwhm)
+        if model.stride == 4:
+            blk[:, 3] = peaks[:, 3]
+        design = np.column_stack([model.profiles(p), model.basis])
+        gram = design.T @ design
+        ridge = gram + 1e-12 * np.trace(gram) * np.eye(gram.shape[0])
+        _, coef, info = dposv(ridge, design.T @ self.y)
+        if info != 0:
+            return None
+        blk[:, 1] = coef[:k] if self.signed else np.maximum(coef[:k], 0.0)
+        p[model.n_peak_params :] = coef[k:]
+        return p
+
+    def fit(self, p0: np.ndarray, rtol: float = 1e-6) -> _Trial:
+        """Levenberg-Marquardt from ``p0``; ``self.cost_tol`` ends it once gains are tiny."""
+        k = (p0.size - (self.order + 1) - int(self.scattering)) // SHAPE_STRIDE[self.shape]
+        model = self.model(k)
+        lo, hi = self.bounds(model)
+        res = levenberg_marquardt(
+            lambda p: model.residual_jacobian(p, self.y),
+            p0,
+            lo,
+            hi,
+            max_iter=self.max_iter,
+            rtol=rtol,
+            atol=self.cost_tol,
+        )
+        # Two peaks on the same spot with opposite signs fit noise, not the spectrum: such a
+        # trial is never preferred in model selection.
+        bic = (
+            np.inf
+            if _degenerate(model.split(res.x)[0])
+            else self.criterion(res.cost, model.n_params, np.log(self.n))
+        )
+        return _Trial(
+            params=res.x,
+            model=model,
+            cost=res.cost,
+            bic=bic,
+            n_iter=res.n_iter,
+            converged=res.converged,
+            residual=res.residual,
+            jacobian=res.jacobian,
+            start=np.asarray(p0, dtype=np.float64).copy(),
+        )
+
+    def criterion(self, cost: float, n_params: int, penalty: float) -> float:
+        rss = max(cost, 1e-300)
+        return float(self.n * np.log(rss / self.n) + n_params * penalty)
+
+    def rows(self, trial: _Trial) -> np.ndarray:
+        """Peak rows (centre, height, fwhm, eta) of a trial."""
+        pk, _ = trial.model.split(trial.params)
+        out = np.zeros((pk.shape[0], 4))
+        out[:, :3] = pk[:, :3]
+        out[:, 3] = pk[:, 3] if pk.shape[1] == 4 else ETA_START
+        return out
+
+
+SHAPE_STRIDE = {"gaussian": 3, "lorentzian": 3, "pseudo_voigt": 4}
+DEGENERATE_GAP = 0.25  # peaks closer than this many FWHM cannot be told apart
+
+
+def _degenerate(peak_rows: np.ndarray) -> bool:
+    if peak_rows.shape[0] < 2:
+        return False
+    c, w = peak_rows[:, 0], peak_rows[:, 2]
+    gap = np.abs(c[:, None] - c[None, :])
+    limit = DEGENERATE_GAP * np.minimum(w[:, None], w[None, :])
+    np.fill_diagonal(gap, np.inf)
+    return bool((gap < limit).any())
+
+
+def spd_inverse(a: np.ndarray) -> np.ndarray | None:
+    """Inverse of a symmetric positive definite matrix via LAPACK Cholesky, None if not SPD.
+
+    Called for every candidate model; numpy's generic inverse costs far more per call at
+    these sizes.
+    """
+    if a.shape[0] == 0:
+        return np.zeros((0, 0))
+    chol, info = dpotrf(a, lower=0, clean=1)
+    if info != 0:
+        return None
+    inv, info = dpotri(chol, lower=0)
+    if info != 0:
+        return None
+    inv = np.triu(inv) + np.triu(inv, 1).T
+    return inv if np.all(np.isfinite(inv)) else None
+
+
+def _candidate_rows(cands: Sequence[Candidate]) -> np.ndarray:
+    return np.array([[c.centre_nm, c.sign, c.fwhm_nm, ETA_START] for c in cands]).reshape(-1, 4)
+
+
+def _covariance(trial: _Trial, n: int) -> tuple[np.ndarray, bool]:
+    dof = max(n - trial.model.n_params, 1)
+    jtj = trial.jacobian.T @ trial.jacobian
+    scale = trial.cost / dof
+    inv = spd_inverse(jtj)
+    if inv is not None:
+        return inv * scale, True
+    return np.linalg.pinv(jtj) * scale, False
+
+
+def _wald_z(trial: _Trial, n: int) -> np.ndarray:
+    """|height| / sigma(height) for every peak of a trial."""
+    cov, _ = _covariance(trial, n)
+    s = trial.model.stride
+    var = np.diag(cov)[1 : trial.model.n_peak_params : s]
+    h = trial.params[1 : trial.model.n_peak_params : s]
+    return np.abs(h) / np.sqrt(np.maximum(var, 1e-300))
+
+
+def fit_peaks(
+    wavelength_nm: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    n_peaks: int | None = None,
+    shape: str = "gaussian",
+    baseline_order: int = 1,
+    signed: bool = False,
+    scattering: bool = False,
+    max_peaks: int = 6,
+    min_fwhm_nm: float = 5.0,
+    max_fwhm_nm: float = 100.0,
+    z_min: float = 5.0,
+    max_iter: int = 200,
+    where: str = "spectrum",
+) -> PeakFit:
+    """Fit a sum of peaks on a baseline to one spectrum.
+
+    Args:
+        wavelength_nm: wavelengths (nm), any order; sorted internally.
+        values: signal at each wavelength (absorbance, mdeg, counts).
+        n_peaks: number of peaks; ``None`` chooses it by BIC (up to ``max_peaks``).
+        shape: ``"gaussian"``, ``"lorentzian"`` or ``"pseudo_voigt"`` (see ``model.SHAPES``).
+        baseline_order: polynomial order of the baseline (0-3); -1 for no polynomial.
+        signed: allow negative heights (CD); otherwise heights are >= 0.
+        scattering: add a ``(x_min / x)**4`` scattering term to the baseline (needs x > 0).
+        max_peaks: upper limit when choosing K.
+        min_fwhm_nm, max_fwhm_nm: allowed FWHM (nm); also the range the guesses search.
+        z_min: matched-filter signal-to-noise a starting guess must reach.
+        max_iter: Levenberg-Marquardt iterations per fit.
+        where: name of the spectrum in error messages.
+
+    Returns:
+        A :class:`PeakFit`. A spectrum with no detectable peak (flat) returns a baseline-only
+        fit with the flag ``"no_peaks"`` when ``n_peaks`` is None.
+
+    Raises:
+        SpectrumError: bad arrays (see :func:`.validate.check_spectrum`), bad options, or
+            ``n_peaks`` given for a spectrum without any structure (``reason="flat"``).
+    """
+    with single_threaded():
+        return _fit_peaks(
+            wavelength_nm,
+            values,
+            n_peaks,
+            shape,
+            baseline_order,
+            signed,
+            scattering,
+            max_peaks,
+            min_fwhm_nm,
+            max_fwhm_nm,
+            z_min,
+            max_iter,
+            where,
+        )
+
+
+def _fit_peaks(
+    wavelength_nm: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    n_peaks: int | None = None,
+    shape: str = "gaussian",
+    baseline_order: int = 1,
+    signed: bool = False,
+    scattering: bool = False,
+    max_peaks: int = 6,
+    min_fwhm_nm: float = 5.0,
+    max_fwhm_nm: float = 100.0,
+    z_min: float = 5.0,
+    max_iter: int = 200,
+    where: str = "spectrum",
+) -> PeakFit:
+    if shape not in SHAPES:
+        raise SpectrumError(
+            f"unknown shape {shape!r}; expected one of {sorted(SHAPES)}", where="shape"
+        )
+    if not -1 <= baseline_order <= 3:
+        raise SpectrumError(f"must be in -1..3, got {baseline_order}", where="baseline_order")
+    if n_peaks is not None and not 0 <= n_peaks <= 20:
+        raise SpectrumError(f"must be in 0..20 or None, got {n_peaks}", where="n_peaks")
+    if not 1 <= max_peaks <= 20:
+        raise SpectrumError(f"must be in 1..20, got {max_peaks}", where="max_peaks")
+    if not (0 < min_fwhm_nm < max_fwhm_nm):
+        raise SpectrumError(
+            f"need 0 < min_fwhm_nm < max_fwhm_nm, got {min_fwhm_nm}, {max_fwhm_nm}",
+            where="min_fwhm_nm",
+        )
+    x, y, flags = check_spectrum(wavelength_nm, values, where=where, min_points=8)
+    if scattering and x[0] <= 0:
+        raise SpectrumError("scattering baseline needs wavelengths > 0 nm", where=where)
+    span = float(x[-1] - x[0])
+    step = span / (x.size - 1)
+    min_fwhm = max(min_fwhm_nm, 2.0 * step)
+    max_fwhm = min(max_fwhm_nm, span)
+    if min_fwhm >= max_fwhm:
+        raise SpectrumError(
+            f"FWHM range {min_fwhm_nm}-{max_fwhm_nm} nm does not fit a {span:g} nm spectrum "
+            f"sampled every {step:g} nm",
+            where=where,
+        )
+    fitter = _Fitter(x, y, shape, baseline_order, scattering, signed, min_fwhm, max_fwhm, max_iter)
+    sigma = noise_sigma(y)
+    if float(np.ptp(y)) == 0.0 or sigma == 0.0 and np.allclose(y, y[0]):
+        if n_peaks:
+            raise SpectrumError(
+                "the spectrum is constant; no peak can be fitted", where=where, reason="flat"
+            )
+        return _finish(
+            fitter, fitter.fit(_baseline_only(fitter)), sigma, flags + ["no_peaks", "flat"]
+        )
+    if sigma == 0.0:
+        sigma = 1e-12 * float(np.ptp(y))  # noiseless synthetic data
+    # Model selection runs on a binned copy (about SELECT_POINTS points): peaks are many
+    # samples wide, so averaging neighbours keeps nearly all the information at a fraction
+    # of the cost. The chosen model is then refined on the full data.
+    coarse, coarse_sigma = _binned(fitter, sigma)
+    # Gains below a thousandth of the noise variance cannot change a BIC comparison.
+    coarse.cost_tol = SELECT_COST_TOL * coarse_sigma**2
+    if n_peaks is None:
+        trial = _select(coarse, coarse_sigma, max_peaks, z_min)
+    else:
+        trial = _forward(coarse, coarse_sigma, n_peaks, z_min, n_peaks)
+    start = trial.start
+    # The final fit on the full data converges until a step gains less than 1e-4 sigma^2,
+    # i.e. moves no parameter by more than a hundredth of its uncertainty.
+    fitter.cost_tol = FINAL_COST_TOL * sigma**2
+    trial = fitter.fit(trial.params, rtol=1e-12)
+    trial.start = start
+    if trial.model.n_peaks == 0:
+        flags.append("no_peaks")
+    return _finish(fitter, trial, sigma, flags)
+
+
+SELECT_POINTS = 256  # model selection works on about this many binned points
+SELECT_MAX_ITER = 50
+SELECT_COST_TOL = 1e-3
+FINAL_COST_TOL = 1e-4  # iteration cap of the selection fits
+
+
+def _binned(fitter: _Fitter, sigma: float) -> tuple[_Fitter, float]:
+    """A fitter on ``SELECT_POINTS``-ish bin averages (same span) and its noise sigma."""
+    factor = fitter.n // SELECT_POINTS
+    if factor < 2:
+        return fitter, sigma
+    m = (fitter.n // factor) * factor
+    xb = fitter.x[:m].reshape(-1, factor).mean(axis=1)
+    yb = fitter.y[:m].reshape(-1, factor).mean(axis=1)
+    # Selection fits only need to rank models; a stalled one is cut short, the final fit on
+    # the full data gets the full iteration budget.
+    coarse = _Fitter(
+        xb,
+        yb,
+        fitter.shape,
+        fitter.order,
+        fitter.scattering,
+        fitter.signed,
+        fitter.min_fwhm,
+        fitter.max_fwhm,
+        min(fitter.max_iter, SELECT_MAX_ITER),
+        span=fitter.span,
+    )
+    coarse.y_range = fitter.y_range
+    return coarse, sigma / np.sqrt(factor)
+
+
+def _baseline_only(fitter: _Fitter) -> np.ndarray:
+    p = fitter.linear_start(np.zeros((0, 4)))
+    return p if p is not None else np.zeros(fitter.order + 1 + int(fitter.scattering))
+
+
+def _start(fitter: _Fitter, rows: np.ndarray) -> _Trial:
+    p0 = fitter.linear_start(rows)
+    if p0 is None:
+        p0 = _baseline_only(fitter) if rows.size == 0 else None
+    if p0 is None:
+        raise SpectrumError("the starting design matrix is singular", where="fit")
+    return fitter.fit(p0)
+
+
+def _forward(
+    fitter: _Fitter,
+    sigma: float,
+    max_peaks: int,
+    z_min: float,
+    k_exact: int | None,
+    trial: _Trial | None = None,
+) -> _Trial:
+    """Forward selection: add the strongest residual peak, refit all, keep it if BIC falls.
+
+    Looking for the next peak only in the residual of a full fit means the side lobes and
+    tails of the peaks already found are modelled, so they are not mistaken for new peaks,
+    and every refit starts from a converged solution (a few iterations each). With
+    ``k_exact`` the loop adds exactly that many peaks whatever the BIC says.
+    """
+    if trial is None:
+        trial = fitter.fit(_baseline_only(fitter))
+    target = max_peaks if k_exact is None else k_exact
+    while trial.model.n_peaks < target:
+        # The first peak is looked for in the data itself: a baseline fitted alone bends
+        # through the peaks and leaves dips that could pass for negative peaks.
+        signal = fitter.y if trial.model.n_peaks == 0 else -trial.residual
+        cands = find_candidates(
+            fitter.x,
+            signal,
+            sigma,
+            fitter.min_fwhm,
+            fitter.max_fwhm,
+            fitter.signed,
+            z_min=z_min if k_exact is None else 0.0,
+        )
+        if cands:
+            # The first pick decides the basin the rest is built in (a valley between two
+            # peaks looks like a negative peak to the filter), so the first step tries the
+            # strongest few candidates and keeps the best fit; later steps take the strongest.
+            if trial.model.n_peaks == 0:
+                # Rank the options by their linear fit (cheap), refine the best; go on to
+                # the next only if the refined fit is no better than no peak at all.
+                ranked = sorted(cands[:FIRST_TRIES], key=lambda c: _linear_cost(fitter, c))
+                for c in ranked:
+                    bigger = _start(fitter, _candidate_rows([c]))
+                    if bigger.bic < trial.bic:
+                        break
+            else:
+                # Later steps take the strongest candidate that gives a usable fit.
+                for c in cands[:LATER_TRIES]:
+                    bigger = _start(fitter, np.vstack([fitter.rows(trial), _candidate_rows([c])]))
+                    if np.isfinite(bigger.bic):
+                        break
+        elif k_exact is not None:  # nothing stands out: start at the largest residual
+            i = int(np.argmax(np.abs(trial.residual)))
+            new = np.array([[fitter.x[i], 1.0, 2.0 * fitter.min_fwhm, ETA_START]])
+            bigger = _start(fitter, np.vstack([fitter.rows(trial), new]))
+        else:
+            break
+        if k_exact is None and bigger.bic >= trial.bic:
+            break
+        trial = bigger
+    return trial
+
+
+def _linear_cost(fitter: _Fitter, cand: Candidate) -> float:
+    """Residual sum of squares of one candidate peak + baseline, heights solved linearly."""
+    p = fitter.linear_start(_candidate_rows([cand]))
+    if p is None:
+        return np.inf
+    r = fitter.model(1).evaluate(p) - fitter.y
+    return float(r @ r)
+
+
+def _prune(fitter: _Fitter, trial: _Trial) -> _Trial:
+    """Backward check: a peak found early can become redundant once its neighbours are in.
+
+    The Wald z^2 of a height approximates the BIC gain of keeping its peak, so only the
+    weakest peak is refitted away, and only while that lowers the BIC.
+    """
+    n = fitter.n
+    penalty = SHAPE_STRIDE[fitter.shape] * np.log(n)
+    while trial.model.n_peaks > 0:
+        z = _wald_z(trial, n)
+        j = int(np.argmin(z))
+        if z[j] ** 2 >= penalty:
+            break
+        rows = np.delete(fitter.rows(trial), j, axis=0)
+        smaller = _start(fitter, rows) if rows.size else fitter.fit(_baseline_only(fitter))
+        if smaller.bic > trial.bic:
+            break
+        trial = smaller
+    return trial
+
+
+def _misfit(fitter: _Fitter, trial: _Trial, sigma: float) -> bool:
+    """True when the residual variance is well above the noise: a wrong basin, not noise."""
+    dof = max(fitter.n - trial.model.n_params, 1)
+    return trial.cost / dof > sigma**2 * (1.0 + MISFIT_SIGMAS * np.sqrt(2.0 / dof))
+
+
+def _one_sided(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float, sign: float) -> _Trial:
+    """Forward selection that first finds only peaks of one sign, then allows both.
+
+    A signed search can settle for negative peaks between positive ones on a raised baseline
+    (or the reverse); building the dominant polarity first avoids that basin.
+    """
+    side = _Fitter(
+        fitter.x,
+        sign * fitter.y,
+        fitter.shape,
+        fitter.order,
+        fitter.scattering,
+        False,
+        fitter.min_fwhm,
+        fitter.max_fwhm,
+        fitter.max_iter,
+        span=fitter.span,
+    )
+    found = _forward(side, sigma, max_peaks, z_min, None)
+    p = found.params.copy()
+    m = found.model
+    p[1 : m.n_peak_params : m.stride] *= sign
+    p[m.n_peak_params :] *= sign
+    return _forward(fitter, sigma, max_peaks, z_min, None, trial=fitter.fit(p))
+
+
+def _select(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float) -> _Trial:
+    trial = _prune(fitter, _forward(fitter, sigma, max_peaks, z_min, None))
+    if fitter.signed and _misfit(fitter, trial, sigma):
+        for sign in (1.0, -1.0):
+            alt = _prune(fitter, _one_sided(fitter, sigma, max_peaks, z_min, sign))
+            if alt.bic < trial.bic:
+                trial = alt
+    return trial
+
+
+def _finish(fitter: _Fitter, trial: _Trial, sigma: float, flags: list[str]) -> PeakFit:
+    n = fitter.n
+    model = trial.model
+    cov, ok = _covariance(trial, n)
+    if not ok:
+        flags.append("ill_conditioned")
+    if not trial.converged:
+        flags.append("not_converged")
+    err = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    pk, coefs = model.split(trial.params)
+    s = model.stride
+    lo, hi = fitter.bounds(model)
+    peaks: list[Peak] = []
+    for j in range(model.n_peaks):
+        c, h, w = (float(v) for v in pk[j, :3])
+        eta = float(pk[j, 3]) if s == 4 else (1.0 if fitter.shape == "lorentzian" else 0.0)
+        area = peak_area(fitter.shape, h, w, eta)
+        # Area error from the gradient of area wrt (h, w, eta) and their covariance.
+        idx = [j * s + 1, j * s + 2] + ([j * s + 3] if s == 4 else [])
+        grad = [area / h if h != 0 else peak_area(fitter.shape, 1.0, w, eta), area / w]
+        if s == 4:
+            grad.append(peak_area("lorentzian", h, w) - peak_area("gaussian", h, w))
+        g = np.array(grad)
+        area_err = float(np.sqrt(max(g @ cov[np.ix_(idx, idx)] @ g, 0.0)))
+        pflags = []
+        for off, name in ((0, "centre"), (2, "fwhm")):
+            i = j * s + off
+            if trial.params[i] <= lo[i] + 1e-9 * abs(lo[i]) or trial.params[i] >= hi[
+                i
+            ] - 1e-9 * abs(hi[i]):
+                pflags.append(f"{name}_at_bound")
+        peaks.append(
+            Peak(
+                centre_nm=c,
+                height=h,
+                fwhm_nm=w,
+                area=area,
+                eta=eta,
+                centre_err=float(err[j * s]),
+                height_err=float(err[j * s + 1]),
+                fwhm_err=float(err[j * s + 2]),
+                area_err=area_err,
+                eta_err=float(err[j * s + 3]) if s == 4 else 0.0,
+                flags=pflags,
+            )
+        )
+    order = np.argsort([p.centre_nm for p in peaks])
+    peaks = [peaks[i] for i in order]
+    rss = trial.cost
+    tss = float(np.sum((fitter.y - fitter.y.mean()) ** 2))
+    dof = max(n - model.n_params, 1)
+    red = (rss / dof) / sigma**2 if sigma > 0 else float("inf")
+    if any(p.flags for p in peaks):
+        flags.append("peak_at_bound")
+    return PeakFit(
+        shape=fitter.shape,
+        peaks=peaks,
+        baseline=[float(v) for v in coefs],
+        baseline_order=fitter.order,
+        scattering=fitter.scattering,
+        signed=fitter.signed,
+        r2=1.0 - rss / tss if tss > 0 else 1.0,
+        rmse=float(np.sqrt(rss / n)),
+        reduced_chi2=float(red),
+        noise_sigma=float(sigma),
+        aic=fitter.criterion(rss, model.n_params, 2.0),
+        bic=trial.bic,
+        n_points=n,
+        n_iter=trial.n_iter,
+        converged=trial.converged,
+        flags=flags,
+        wavelength_range_nm=(float(fitter.x[0]), float(fitter.x[-1])),
+        params=trial.params,
+        covariance=cov,
+        start_params=trial.start,
+    )
+
+
+def fit_many(
+    wavelength_nm: Sequence[float] | np.ndarray | Sequence[Sequence[float] | np.ndarray],
+    values: np.ndarray | Sequence[Sequence[float] | np.ndarray],
+    n_peaks: int | None = None,
+    shape: str = "gaussian",
+    baseline_order: int = 1,
+    signed: bool = False,
+    scattering: bool = False,
+    max_peaks: int = 6,
+    min_fwhm_nm: float = 5.0,
+    max_fwhm_nm: float = 100.0,
+    z_min: float = 5.0,
+    max_iter: int = 200,
+    on_error: str = "raise",
+) -> list[PeakFit | SpectrumError]:
+    """Fit many spectra with the same options (see :func:`fit_peaks`).
+
+    Args:
+        wavelength_nm: one shared grid (1-D) for a 2-D ``values`` (spectra x points), or one
+            grid per spectrum (a list as long as ``values``).
+        values: 2-D array or list of 1-D arrays.
+        on_error: ``"raise"`` stops at the first bad spectrum (its index in ``where``);
+            ``"return"`` puts the :class:`SpectrumError` in that spectrum's slot instead.
+    """
+    if on_error not in ("raise", "return"):
+        raise SpectrumError(f"must be 'raise' or 'return', got {on_error!r}", where="on_error")
+    ys = list(values)
+    try:
+        shared = np.asarray(wavelength_nm, dtype=np.float64)
+    except (TypeError, ValueError):
+        shared = None
+    if shared is not None and shared.ndim == 1:
+        grids: list[Any] = [shared] * len(ys)
+    else:
+        grids = list(wavelength_nm)  # type: ignore[arg-type]
+        if len(grids) != len(ys):
+            raise SpectrumError(
+                f"{len(grids)} wavelength grids for {len(ys)} spectra",
+                where="fit_many",
+                reason="length_mismatch",
+            )
+    with single_threaded():
+        return _fit_each(
+            grids,
+            ys,
+            n_peaks,
+            shape,
+            baseline_order,
+            signed,
+            scattering,
+            max_peaks,
+            min_fwhm_nm,
+            max_fwhm_nm,
+            z_min,
+            max_iter,
+            on_error,
+        )
+
+
+def _fit_each(
+    grids: list[Any],
+    ys: list[Any],
+    n_peaks: int | None,
+    shape: str,
+    baseline_order: int,
+    signed: bool,
+    scattering: bool,
+    max_peaks: int,
+    min_fwhm_nm: float,
+    max_fwhm_nm: float,
+    z_min: float,
+    max_iter: int,
+    on_error: str,
+) -> list[PeakFit | SpectrumError]:
+    out: list[PeakFit | SpectrumError] = []
+    for i, (x, y) in enumerate(zip(grids, ys, strict=True)):
+        try:
+            out.append(
+                fit_peaks(
+                    x,
+                    y,
+                    n_peaks=n_peaks,
+                    shape=shape,
+                    baseline_order=baseline_order,
+                    signed=signed,
+                    scattering=scattering,
+                    max_peaks=max_peaks,
+                    min_fwhm_nm=min_fwhm_nm,
+                    max_fwhm_nm=max_fwhm_nm,
+                    z_min=z_min,
+                    max_iter=max_iter,
+                    where=f"spectra[{i}]",
+                )
+            )
+        except SpectrumError as exc:
+            if on_error == "raise":
+                raise
+            out.append(exc)
+    return out

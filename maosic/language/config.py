@@ -1,0 +1,488 @@
+"""Reaction configuration (paper Fig. S10, as valid JSON): validation and search space.
+
+Schema (docs/language.md, "Reaction configuration")::
+
+    {"type": str, "name": str,
+     "reagent": [{"formula": str, "ratio": number, "name"?: str}, ...],
+     "metric": str | object,
+     "param": {NAME: {"default": number, "bound": [lo, hi], "dx": number, "var": 0 | 1,
+                      "unit"?: str, "description"?: str}},
+     "init"?: [instruction, ...],
+     "experiment": [instruction, ...]   and/or   "formula": str,
+     "optimizer"?: str | object (default "snobfit"), "max_expts": int, "nreq"?: int (default 1)}
+
+Every problem raises LanguageError at the line/column of the offending JSON value.  Keys that
+start with "_" are comments and are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from maosic.language.errors import LanguageError
+from maosic.language.expr import Expr, var_nodes
+from maosic.language.instructions import Locator, export_instruction, normalize_instruction
+from maosic.language.jsonpos import loads_with_positions
+
+if TYPE_CHECKING:
+    from maosic.language.compiler import Program
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOP_KEYS = {
+    "type",
+    "name",
+    "reagent",
+    "metric",
+    "param",
+    "init",
+    "experiment",
+    "formula",
+    "optimizer",
+    "max_expts",
+    "nreq",
+    "description",
+    "chemistry",
+}
+
+
+@dataclass
+class Reagent:
+    """A stock reagent: ``formula`` (chemical formula or label), molar ``ratio``, and ``name``
+    (the daemon's stock-bottle name; defaults to the formula)."""
+
+    formula: str
+    ratio: float = 1.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = self.formula
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"formula": self.formula, "ratio": self.ratio}
+        if self.name != self.formula:
+            out["name"] = self.name
+        return out
+
+
+@dataclass
+class Param:
+    """A reaction parameter: ``var`` True means the optimizer searches it within ``bound`` on a
+    grid of step ``dx``; otherwise it is the constant ``default``."""
+
+    name: str
+    default: float
+    bound: tuple[float, float]
+    dx: float
+    var: bool
+    unit: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"default": self.default}
+        if self.bound[0] != self.bound[1]:  # a constant written without a bound keeps none
+            out["bound"] = [self.bound[0], self.bound[1]]
+        if self.dx:
+            out["dx"] = self.dx
+        out["var"] = int(self.var)
+        if self.unit:
+            out["unit"] = self.unit
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass
+class SearchSpace:
+    """The optimizer's box: only parameters with ``var: 1``, in configuration order."""
+
+    names: list[str]
+    lower: np.ndarray
+    upper: np.ndarray
+    resolution: np.ndarray
+
+
+@dataclass
+class ReactionConfig:
+    """A validated reaction configuration.  Build it with :func:`load_config`."""
+
+    name: str
+    type: str
+    reagents: list[Reagent]
+    metric: Any
+    params: dict[str, Param]
+    init: list[dict[str, Any]]
+    experiment: list[dict[str, Any]]
+    optimizer: Any = "snobfit"
+    max_expts: int = 250
+    nreq: int = 1
+    formula: str | None = None
+    description: str = ""
+    chemistry: str = ""
+    source: str = field(default="", repr=False, compare=False)
+    where: str = field(default="", repr=False, compare=False)
+    _init_internal: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    _experiment_internal: list[dict[str, Any]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    def search_space(self) -> SearchSpace:
+        chosen = [p for p in self.params.values() if p.var]
+        return SearchSpace(
+            names=[p.name for p in chosen],
+            lower=np.array([p.bound[0] for p in chosen], dtype=float),
+            upper=np.array([p.bound[1] for p in chosen], dtype=float),
+            resolution=np.array([p.dx for p in chosen], dtype=float),
+        )
+
+    def defaults(self) -> dict[str, float]:
+        return {name: p.default for name, p in self.params.items()}
+
+    def init_internal(self) -> list[dict[str, Any]]:
+        return list(self._init_internal)
+
+    def program(self) -> Program:
+        """The compiled experiment (from ``formula`` if given, else from ``experiment``)."""
+        from maosic.language.compiler import compile_formula, make_program
+
+        if self.formula is not None:
+            return compile_formula(self.formula, self, where=f"{self.where or 'config'} formula")
+        return make_program(
+            list(self._experiment_internal),
+            self.source,
+            where=self.where,
+            init=self.init_internal(),
+            init_source=self.source,
+            config=self,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type,
+            "name": self.name,
+            "metric": self.metric,
+            "param": {name: p.to_dict() for name, p in self.params.items()},
+            "init": self.init,
+            "experiment": self.experiment,
+            "optimizer": self.optimizer,
+            "max_expts": self.max_expts,
+            "nreq": self.nreq,
+        }
+        if self.reagents:  # an absent list stays absent (formulas then name stocks directly)
+            out["reagent"] = [r.to_dict() for r in self.reagents]
+        if self.formula is not None:
+            out["formula"] = self.formula
+        if self.description:
+            out["description"] = self.description
+        if self.chemistry:
+            out["chemistry"] = self.chemistry
+        return out
+
+
+def load_config(data: dict[str, Any] | str | Path, *, where: str = "") -> ReactionConfig:
+    """Validate a configuration given as a dict, JSON text, or a path to a JSON file.
+
+    Raises LanguageError naming the line and column (in the JSON text; for a dict, in its
+    ``json.dumps(indent=2)`` rendering) of the first problem.
+    """
+    text, label = _read(data, where)
+    raw, offsets = loads_with_positions(text, label)
+    loc = Locator(text, offsets, label)
+    return _Validator(loc).config(raw)
+
+
+def _read(data: dict[str, Any] | str | Path, where: str) -> tuple[str, str]:
+    if isinstance(data, dict):
+        try:
+            return json.dumps(data, indent=2, ensure_ascii=False), where or "config"
+        except (TypeError, ValueError) as exc:
+            raise LanguageError(
+                f"the configuration is not JSON-serialisable: {exc}",
+                kind="config",
+                where=where or "config",
+            ) from None
+    looks_like_json = isinstance(data, str) and (data.lstrip()[:1] in ("{", "[") or "\n" in data)
+    if isinstance(data, Path) or (isinstance(data, str) and not looks_like_json):
+        path = Path(data)
+        try:
+            return path.read_text(encoding="utf-8"), where or str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LanguageError(
+                f"cannot read configuration file {str(path)!r}: {exc}",
+                kind="config",
+                where=where or str(path),
+            ) from None
+    if isinstance(data, str):
+        return data, where or "config"
+    raise LanguageError(
+        f"a configuration must be a dict, JSON text or a path, got {type(data).__name__}",
+        kind="config",
+        where=where or "config",
+    )
+
+
+class _Validator:
+    def __init__(self, loc: Locator) -> None:
+        self.loc = loc
+
+    def fail(
+        self, path: tuple[Any, ...], message: str, kind: str = "config", at_key: bool = False
+    ) -> LanguageError:
+        return self.loc.error(path, message, kind, at_key)
+
+    def string(self, raw: dict[str, Any], key: str, path: tuple[Any, ...] = ()) -> str:
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            where = path + (key,) if key in raw else path
+            raise self.fail(where, f"{key!r} must be a non-empty string")
+        return value
+
+    def number(self, value: Any, path: tuple[Any, ...], what: str) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise self.fail(path, f"{what} must be a finite number, got {value!r}")
+        return float(value)
+
+    def count(self, raw: dict[str, Any], key: str, default: int | None) -> int:
+        if key not in raw:
+            if default is None:
+                raise self.fail((), f"missing {key!r} (a whole number >= 1)")
+            return default
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail((key,), f"{key!r} must be a whole number >= 1, got {value!r}")
+        return value
+
+    def config(self, raw: Any) -> ReactionConfig:
+        if not isinstance(raw, dict):
+            raise self.fail((), "a reaction configuration must be a JSON object { ... }")
+        for key in raw:
+            if key not in _TOP_KEYS and not key.startswith("_"):
+                raise self.fail(
+                    (key,),
+                    f"unknown field {key!r}; fields are {', '.join(sorted(_TOP_KEYS))}",
+                    at_key=True,
+                )
+        name = self.string(raw, "name")
+        kind = self.string(raw, "type")
+        reagents = self.reagents(raw)
+        metric = raw.get("metric", "")
+        if not isinstance(metric, str | dict) or (isinstance(metric, dict) and not metric):
+            raise self.fail(("metric",), "'metric' must be a name or an object")
+        params = self.params(raw)
+        optimizer = raw.get("optimizer", "snobfit")
+        if not (isinstance(optimizer, str) and optimizer.strip()) and not (
+            isinstance(optimizer, dict) and isinstance(optimizer.get("name"), str)
+        ):
+            raise self.fail(
+                ("optimizer",),
+                '\'optimizer\' must be a name such as "snobfit" or an object with a "name"',
+            )
+        formula = raw.get("formula")
+        if formula is not None and (not isinstance(formula, str) or not formula.strip()):
+            raise self.fail(("formula",), "'formula' must be a non-empty string")
+        if "experiment" not in raw and formula is None:
+            raise self.fail((), "missing 'experiment' (a list of instruction codes) or 'formula'")
+        for key in ("description", "chemistry"):
+            if key in raw and not isinstance(raw[key], str):
+                raise self.fail((key,), f"{key!r} must be a string")
+        cfg = ReactionConfig(
+            name=name,
+            type=kind,
+            reagents=reagents,
+            metric=metric,
+            params=params,
+            init=[],
+            experiment=[],
+            optimizer=optimizer,
+            max_expts=self.count(raw, "max_expts", 250),
+            nreq=self.count(raw, "nreq", 1),
+            formula=formula,
+            description=raw.get("description", ""),
+            chemistry=raw.get("chemistry", ""),
+            source=self.loc.source,
+            where=self.loc.where,
+        )
+        cfg._init_internal = self.instructions(raw, "init", cfg, required=False)
+        cfg.init = [export_instruction(i) for i in cfg._init_internal]
+        if "experiment" in raw:
+            cfg._experiment_internal = self.instructions(raw, "experiment", cfg, required=True)
+            cfg.experiment = [export_instruction(i) for i in cfg._experiment_internal]
+        if formula is not None:
+            compiled = cfg.program().instructions
+            if "experiment" in raw:
+                self.agree(cfg.experiment, compiled)
+            cfg.experiment = compiled
+        return cfg
+
+    def reagents(self, raw: dict[str, Any]) -> list[Reagent]:
+        if "reagent" not in raw:
+            return []  # formulas then name stock reagents directly (see docs)
+        items = raw["reagent"]
+        if not isinstance(items, list) or not items:
+            raise self.fail(
+                ("reagent",),
+                '\'reagent\' must be a non-empty list of {"formula", "ratio"}',
+            )
+        out: list[Reagent] = []
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            path = ("reagent", i)
+            if not isinstance(item, dict):
+                raise self.fail(path, 'a reagent must be an object {"formula", "ratio"}')
+            for key in item:
+                if key not in ("formula", "ratio", "name") and not key.startswith("_"):
+                    raise self.fail(
+                        path + (key,),
+                        f"unknown reagent field {key!r} (formula, ratio, name)",
+                        at_key=True,
+                    )
+            formula = self.string(item, "formula", path)
+            ratio = self.number(item.get("ratio", 1.0), path + ("ratio",), "ratio")
+            if ratio < 0:
+                raise self.fail(path + ("ratio",), "ratio must be >= 0")
+            name = self.string(item, "name", path) if "name" in item else formula
+            if name in seen:
+                raise self.fail(path, f"reagent {name!r} is listed twice")
+            seen.add(name)
+            out.append(Reagent(formula=formula, ratio=ratio, name=name))
+        return out
+
+    def params(self, raw: dict[str, Any]) -> dict[str, Param]:
+        items = raw.get("param")
+        if not isinstance(items, dict):
+            raise self.fail(
+                ("param",) if "param" in raw else (),
+                "'param' must be an object {NAME: {default, bound, dx, var}}",
+            )
+        out: dict[str, Param] = {}
+        for name, spec in items.items():
+            path = ("param", name)
+            if not _IDENT.fullmatch(name):
+                raise self.fail(
+                    path,
+                    f"parameter name {name!r} must be usable as ${name}: "
+                    "letters, digits and _, not starting with a digit",
+                )
+            if not isinstance(spec, dict):
+                raise self.fail(path, "a parameter must be an object {default, bound, dx, var}")
+            for key in spec:
+                if key not in ("default", "bound", "dx", "var", "unit", "description"):
+                    raise self.fail(path + (key,), f"unknown parameter field {key!r}", at_key=True)
+            var_raw = spec.get("var", 0)
+            if var_raw not in (0, 1) or (isinstance(var_raw, float)):
+                raise self.fail(path + ("var",), "var must be 0 (constant) or 1 (optimised)")
+            var = bool(var_raw)
+            if "default" not in spec:
+                raise self.fail(path, "missing 'default'")
+            default = self.number(spec["default"], path + ("default",), "default")
+            if var or "bound" in spec:
+                bound = spec.get("bound")
+                if not isinstance(bound, list) or len(bound) != 2:
+                    raise self.fail(
+                        path + ("bound",) if "bound" in spec else path,
+                        "bound must be a list [lower, upper]",
+                    )
+                lo = self.number(bound[0], path + ("bound", 0), "the lower bound")
+                hi = self.number(bound[1], path + ("bound", 1), "the upper bound")
+                if not lo < hi:
+                    raise self.fail(
+                        path + ("bound",),
+                        f"the lower bound {lo:g} must be below the upper bound {hi:g}",
+                    )
+                if not lo <= default <= hi:
+                    raise self.fail(
+                        path + ("default",),
+                        f"default {default:g} is outside its bound [{lo:g}, {hi:g}]",
+                        "out-of-range",
+                    )
+            else:
+                lo = hi = default
+            if var or "dx" in spec:
+                if "dx" not in spec:
+                    raise self.fail(path, "missing 'dx' (the grid resolution)")
+                dx = self.number(spec["dx"], path + ("dx",), "dx")
+                if dx <= 0 or (var and dx > hi - lo):
+                    raise self.fail(
+                        path + ("dx",), f"dx must be > 0 and at most the bound's width {hi - lo:g}"
+                    )
+            else:
+                dx = 0.0
+            unit = spec.get("unit", "")
+            description = spec.get("description", "")
+            if not isinstance(unit, str) or not isinstance(description, str):
+                raise self.fail(path, "unit and description must be strings")
+            out[name] = Param(name, default, (lo, hi), dx, var, unit, description)
+        if not any(p.var for p in out.values()):
+            raise self.fail(("param",), "no parameter has var: 1, so there is nothing to optimise")
+        return out
+
+    def instructions(
+        self, raw: dict[str, Any], key: str, cfg: ReactionConfig, required: bool
+    ) -> list[dict[str, Any]]:
+        items = raw.get(key, [])
+        if not isinstance(items, list) or (required and not items):
+            raise self.fail(
+                (key,),
+                f"{key!r} must be a {'non-empty ' if required else ''}list of instruction codes",
+            )
+        out = [normalize_instruction(item, self.loc, (key, i)) for i, item in enumerate(items)]
+        names = {r.name for r in cfg.reagents}
+        for i, inst in enumerate(out):
+            if names and inst["code"] == "FILL" and inst["reagent"] not in names:
+                raise self.fail(
+                    (key, i, "reagent"),
+                    f"reagent {inst['reagent']!r} is not in "
+                    f"the reaction's reagent list ({', '.join(sorted(names))})",
+                    "unknown-reagent",
+                )
+            for expr in _exprs(inst):
+                self.defined(expr, cfg, (key, i))
+        return out
+
+    def defined(self, expr: Expr, cfg: ReactionConfig, path: tuple[Any, ...]) -> None:
+        for node in var_nodes(expr):
+            if node.name not in cfg.params:
+                raise LanguageError.at(
+                    self.loc.source,
+                    node.offset,
+                    f"{'.'.join(map(str, path))}: ${node.name} is not defined by the "
+                    f"configuration's param ({', '.join('$' + p for p in cfg.params)})",
+                    kind="undefined-variable",
+                    where=self.loc.where,
+                )
+
+    def agree(self, written: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> None:
+        for i, (a, b) in enumerate(zip(written, compiled, strict=False)):
+            if a != b:
+                raise self.fail(
+                    ("experiment", i),
+                    f"differs from what 'formula' compiles to: "
+                    f"expected {json.dumps(b, ensure_ascii=False)}",
+                )
+        if len(written) != len(compiled):
+            raise self.fail(
+                ("experiment",),
+                f"has {len(written)} instructions but 'formula' compiles to {len(compiled)}",
+            )
+
+
+def _exprs(inst: dict[str, Any]) -> list[Expr]:
+    found: list[Expr] = []
+    for key, value in inst.items():
+        if isinstance(value, Expr):
+            found.append(value)
+        elif key == "moves":
+            for move in value:
+                found.extend(v for v in move.values() if isinstance(v, Expr))
+    return found

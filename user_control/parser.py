@@ -1,0 +1,236 @@
+"""The command grammar, shared by the one-shot CLI and the interactive shell.
+
+``COMMANDS`` is the explicit dispatch table: command name -> (one-line help, function that adds
+its arguments, handler). The CLI parser puts the connection options in front of it; the shell
+parses each line with :func:`command_parser` so both accept exactly the same commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import NoReturn
+
+from user_control import manual, requests_cli
+from user_control.context import Context
+from user_control.errors import UsageError
+
+Handler = Callable[[Context, argparse.Namespace], int]
+
+
+class HelpShown(Exception):
+    """``-h``/``--help`` printed its text; the caller stops with this status (0)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of calling ``sys.exit``, so the shell can go on."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            raise UsageError(message.strip())
+        raise HelpShown(status)
+
+
+def positive(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def number(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def count(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+# -- one builder per command ----------------------------------------------------------------------
+def _status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    p.add_argument("--interval", type=positive, default=2.0, help="refresh period, s (2)")
+    p.add_argument("--count", type=count, default=None, help="stop after N refreshes")
+
+
+def _nothing(p: argparse.ArgumentParser) -> None:
+    del p
+
+
+def _pump(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pump", metavar="PUMP", help="pump id, e.g. SP1")
+    actions = p.add_subparsers(
+        dest="action", metavar="ACTION", required=True, prog=f"{p.prog} PUMP"
+    )
+    fill = actions.add_parser("fill", help="draw REAGENT from its stock bottle into the syringe")
+    fill.add_argument("reagent", help="reagent name (Cs-oleate) or R<i>, the lab's i-th reagent")
+    fill.add_argument("volume", type=positive, help="volume, mL")
+    fill.add_argument("--rate", type=positive, default=None, help="fill rate, mL/min")
+    for name, text in (("infuse", "push into the reactor"), ("withdraw", "pull back")):
+        move = actions.add_parser(name, help=text)
+        move.add_argument("--volume", type=positive, required=True, metavar="ML", help="mL")
+        move.add_argument("--rate", type=positive, required=True, metavar="ML_MIN", help="mL/min")
+        move.add_argument("--no-wait", action="store_true", help="return once started")
+    actions.add_parser("stop", help="stop this pump now")
+    actions.add_parser("status", help="syringe volume, reagent, state")
+
+
+def _parallel(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "moves", nargs="+", metavar="PUMP:VOLUME:RATE", help="e.g. SP1:0.2:0.05 (mL, mL/min)"
+    )
+    p.add_argument("--no-wait", action="store_true", help="return once started")
+
+
+def _heater(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    heat = actions.add_parser("set", help="set the setpoint and (by default) wait until stable")
+    heat.add_argument("setpoint", type=number, help="setpoint, °C")
+    heat.add_argument("--ramp", type=positive, default=10.0, help="ramp rate, °C/min (10)")
+    heat.add_argument("--no-wait", action="store_true", help="do not wait for stability")
+    heat.add_argument(
+        "--timeout", type=positive, default=1800.0, help="longest wait for stability, s (1800)"
+    )
+    actions.add_parser("off", help="switch the heater off")
+    actions.add_parser("status", help="temperature, setpoint, stability, power")
+
+
+def _robot(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    move = actions.add_parser("move", help="move through one or more positions in order")
+    move.add_argument(
+        "positions", nargs="+", metavar="POSITION", help=", ".join(manual.ROBOT_POSITIONS)
+    )
+    actions.add_parser("status", help="where the arm is")
+
+
+def _measure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=tuple(manual.MEASUREMENTS), help="abs, cd or pl")
+    p.add_argument("--integration", type=positive, default=100.0, help="integration time, ms")
+    p.add_argument("--excitation", type=positive, default=300.0, help="PL excitation, nm")
+    p.add_argument("--csv", metavar="FILE", help="save the spectrum (- for standard output)")
+
+
+def _valve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("valve", help="valve id, e.g. V1")
+    p.add_argument("state", choices=("open", "close"))
+
+
+def _wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("seconds", type=positive, help="time on the lab's clock, s")
+
+
+def _submit(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "config_file", nargs="?", metavar="CONFIG.json", help="reaction configuration (JSON)"
+    )
+    p.add_argument("--formula", help="instruction formula instead of a configuration")
+    p.add_argument(
+        "--space",
+        action="append",
+        metavar="NAME=LOW:HIGH[:STEP]",
+        help="search space of a formula variable (repeat per variable)",
+    )
+    p.add_argument("--target", help='metric name, or a JSON target {"metric": ...}')
+    p.add_argument("--budget", type=count, help="most experiments to run")
+    p.add_argument("--optimizer", help="snobfit (default), random, grid, lhs, bayes")
+    p.add_argument("--seed", type=int, default=0, help="optimizer seed (0)")
+    p.add_argument("--name", help="name of a formula request")
+    p.add_argument("--watch", action="store_true", help="follow it with a progress bar")
+    p.add_argument("--interval", type=positive, default=1.0, help="polling period, s (1)")
+
+
+def _request_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", type=int, help="request id")
+
+
+def _watch(p: argparse.ArgumentParser) -> None:
+    _request_id(p)
+    p.add_argument("--interval", type=positive, default=1.0, help="polling period, s (1)")
+
+
+def _cancel(p: argparse.ArgumentParser) -> None:
+    _request_id(p)
+    p.add_argument("--wait", action="store_true", help="until a running request has stopped")
+    p.add_argument("--interval", type=positive, default=0.5, help="polling period, s (0.5)")
+
+
+def _requests(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mine", action="store_true", help="only the configured user's")
+    p.add_argument("--limit", type=count, default=20, help="how many, newest first (20)")
+
+
+def _export(p: argparse.ArgumentParser) -> None:
+    _request_id(p)
+    p.add_argument("--csv", metavar="FILE", required=True, help="output file (- for stdout)")
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
+    "status": ("module states and readings of the lab", _status, manual.cmd_status),
+    "describe": ("modules, limits and reagents of the lab", _nothing, manual.cmd_describe),
+    "pump": ("fill, infuse, withdraw, stop a syringe pump", _pump, manual.cmd_pump),
+    "parallel": ("infuse with several pumps at once", _parallel, manual.cmd_parallel),
+    "heater": ("set the heater, switch it off, read it", _heater, manual.cmd_heater),
+    "robot": ("move the robot arm", _robot, manual.cmd_robot),
+    "measure": ("take an absorbance, CD or PL spectrum", _measure, manual.cmd_measure),
+    "valve": ("open or close a valve", _valve, manual.cmd_valve),
+    "wait": ("wait on the lab's clock", _wait, manual.cmd_wait),
+    "stop": ("EMERGENCY STOP: all pumps stop, heater off", _nothing, manual.cmd_stop),
+    "reset": ("clear latched faults after a stop", _nothing, manual.cmd_reset),
+    "submit": ("submit a synthesis request to the core", _submit, requests_cli.cmd_submit),
+    "watch": ("follow a request with a progress bar", _watch, requests_cli.cmd_watch),
+    "queue": ("active requests in FIFO order", _nothing, requests_cli.cmd_queue),
+    "requests": ("recent requests", _requests, requests_cli.cmd_requests),
+    "show": ("a request, its experiments and the best so far", _request_id, requests_cli.cmd_show),
+    "cancel": ("cancel a request", _cancel, requests_cli.cmd_cancel),
+    "export": ("experiments of a request as CSV", _export, requests_cli.cmd_export),
+}
+
+
+def add_commands(
+    parser: argparse.ArgumentParser, extra: dict[str, str] | None = None
+) -> dict[str, argparse.ArgumentParser]:
+    """Add every command of ``COMMANDS`` as a sub-command, and ``extra`` {name: help} ones
+    without a handler (``handler`` None); returns the sub-parsers by name."""
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parsers: dict[str, argparse.ArgumentParser] = {}
+    for name, (text, build, handler) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text)
+        build(p)
+        p.set_defaults(handler=handler)
+        parsers[name] = p
+    for name, text in (extra or {}).items():
+        parsers[name] = sub.add_parser(name, help=text, description=text)
+        parsers[name].set_defaults(handler=None)
+    return parsers
+
+
+def command_parser() -> tuple[Parser, dict[str, argparse.ArgumentParser]]:
+    """A parser of commands only (no connection options), for the shell."""
+    parser = Parser(prog="maosic", add_help=False)
+    return parser, add_commands(parser)
