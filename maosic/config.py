@@ -33,6 +33,7 @@ class Settings:
     instance_path: Path = field(default_factory=_default_instance)
     database_url: str = ""  # empty: SQLite file instance/maosic.sqlite3
     hardware_url: str = "http://127.0.0.1:8888/"
+    labs: str = ""  # several daemons: "name=url,name=url"; empty: one lab at hardware_url
     core_url: str = "http://127.0.0.1:9999/"
     secret_key: str = ""  # empty: generated once and kept in instance/secret_key
     host: str = "127.0.0.1"

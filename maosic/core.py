@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -12,6 +14,7 @@ from hardware_interface.jsonrpc import Dispatcher
 from maosic.config import Settings
 from maosic.db.crypto import LogCipher
 from maosic.db.session import check_schema, make_engine, session_factory
+from maosic.labs import parse_labs, register_labs
 from maosic.rpc import make_wsgi_app, method_table
 from maosic.service import CoreService
 from maosic.worker import Worker
@@ -23,20 +26,23 @@ log = logging.getLogger(__name__)
 class Core:
     settings: Settings
     service: CoreService
-    worker: Worker | None
+    workers: list[Worker]
     url: str
     _server: object
     _thread: threading.Thread
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        for worker in self.workers:
+            worker.request_stop()  # all at once: each finishes its current experiment
+        for worker in self.workers:
+            worker.stop()
         self._server.close()
         self._thread.join(timeout=10)
 
 
 def start_core(settings: Settings, port: int | None = None, with_worker: bool = True) -> Core:
-    """Start the handler (``port`` 0 picks a free one) and, unless told not to, one worker."""
+    """Start the handler (``port`` 0 picks a free one) and, unless told not to, one worker per
+    lab (``settings.labs``, or the one daemon at ``settings.hardware_url``)."""
     engine = make_engine(settings.resolved_database_url)
     check_schema(engine)
     sessions = session_factory(engine)
@@ -50,6 +56,7 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
         ident="maosic-core",
     )
     bound_port = server.socket.getsockname()[1]
+
     def serve() -> None:
         try:
             server.run()
@@ -58,26 +65,36 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
 
     thread = threading.Thread(target=serve, name="maosic-core-rpc", daemon=True)
     thread.start()
-    worker = None
+    workers = []
     if with_worker:
-        worker = Worker(
-            sessions,
-            settings.hardware_url,
-            LogCipher.from_file(settings.resolved_log_key_file),
-            poll_s=settings.worker_poll_s,
+        client_args = dict(
             token=settings.hardware_token,
             ca_file=settings.hardware_ca_file,
             client_cert=settings.hardware_client_cert,
-            rpc_timeout_s=settings.rpc_timeout_s,
-            rpc_retries=settings.rpc_retries,
-            heartbeat_s=settings.heartbeat_s,
-            paused_retry_s=settings.paused_retry_s,
-            stale_after_s=settings.stale_after_s,
         )
-        worker.start()
+        labs = parse_labs(settings.labs, settings.hardware_url)
+        cipher = LogCipher.from_file(settings.resolved_log_key_file)
+        for name, lab_id in register_labs(sessions, labs, client_args).items():
+            worker = Worker(
+                sessions,
+                labs[name],
+                cipher,
+                name=f"{name}@{socket.gethostname()}:{os.getpid()}",
+                lab_id=lab_id,
+                poll_s=settings.worker_poll_s,
+                rpc_timeout_s=settings.rpc_timeout_s,
+                rpc_retries=settings.rpc_retries,
+                heartbeat_s=settings.heartbeat_s,
+                paused_retry_s=settings.paused_retry_s,
+                stale_after_s=settings.stale_after_s,
+                **client_args,
+            )
+            worker.start()
+            workers.append(worker)
+            log.info("worker for lab %r at %s", name, labs[name])
     url = f"http://{settings.host}:{bound_port}/"
     log.info("core request handler on %s", url)
-    return Core(settings, service, worker, url, server, thread)
+    return Core(settings, service, workers, url, server, thread)
 
 
 def _log_call(method: str, params: object, outcome: dict) -> None:

@@ -17,6 +17,7 @@ from maosic.campaign import default_target
 from maosic.db.models import Experiment, ExperimentStatus, Request, RequestStatus, User
 from maosic.db.repository import get_or_create_reaction
 from maosic.db.session import run_transaction
+from maosic.labs import NoLabFits, route
 from maosic.language.compiler import compile_config
 from maosic.language.config import load_config
 from maosic.language.errors import LanguageError
@@ -64,7 +65,8 @@ class CoreService:
         config_dict = self._config_from(config, formula, space, name)
         try:
             parsed = load_config(config_dict)
-            compile_config(parsed)
+            program = compile_config(parsed)
+            reagents = set(program.reagent_volumes(parsed.defaults()))
         except LanguageError as exc:
             raise ServiceError(
                 "config" if config is not None else "formula",
@@ -98,7 +100,13 @@ class CoreService:
             reaction, _ = get_or_create_reaction(
                 session, parsed.to_dict(), formula=formula, owner_id=user.id if user else None
             )
-            request = enqueue(session, reaction, target, budget, optimizer, int(seed), user)
+            try:
+                lab_id = route(session, program.modules_used(), reagents)
+            except NoLabFits as exc:
+                raise ServiceError("config", str(exc)) from exc
+            request = enqueue(
+                session, reaction, target, budget, optimizer, int(seed), user, lab_id=lab_id
+            )
             return {
                 "id": request.id,
                 "seq": request.seq,
@@ -106,6 +114,7 @@ class CoreService:
                 "status": request.status.value,
                 "budget": budget,
                 "optimizer": optimizer,
+                "lab": request.lab.name if request.lab else None,
             }
 
         # Deadlocks (MySQL) and a busy writer (SQLite) roll back; the whole submission reruns.
@@ -228,6 +237,7 @@ class CoreService:
             "owner": request.owner.username if request.owner else None,
             "reaction": request.reaction.name,
             "reaction_id": request.reaction_id,
+            "lab": request.lab.name if request.lab else None,
             "target": request.target,
             "optimizer": request.optimizer,
             "budget": request.budget,

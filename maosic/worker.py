@@ -122,6 +122,10 @@ class Worker:
         )
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the worker to stop after the current experiment, without waiting for it."""
+        self._stop.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import re
 import sys
@@ -227,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--requests, --clients and --procs must be at least 1")
 
     from maosic.core import start_core  # late: the core pulls in the whole stack
+
+    # waitress warns at every queued connection; under deliberate overload that is all noise
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     tmp = Path(tempfile.mkdtemp(prefix="maosic-bench-load-"))
     url, backend, admin, db_name = f"sqlite:///{tmp / 'load.sqlite3'}", "SQLite", None, ""

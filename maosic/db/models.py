@@ -168,6 +168,7 @@ class Request(Base):
 
     owner: Mapped[User | None] = relationship(back_populates="requests")
     reaction: Mapped[Reaction] = relationship()
+    lab: Mapped[Lab | None] = relationship()
     experiments: Mapped[list[Experiment]] = relationship(
         back_populates="request", order_by="Experiment.number"
     )
