@@ -110,7 +110,7 @@ def _device(dev_id: str, raw: Any, where: str) -> DeviceConfig:
     _need(not unknown, where, f"unknown keys {sorted(unknown)}")
     driver = raw.get("driver")
     _need(
-        driver in DRIVER_KINDS,
+        isinstance(driver, str) and driver in DRIVER_KINDS,  # a list/dict is unhashable
         f"{where}.driver",
         f"{driver!r} is not one of {sorted(DRIVER_KINDS)}",
     )

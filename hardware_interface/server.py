@@ -89,8 +89,8 @@ class _RpcHandler(BaseHTTPRequestHandler):
             return
         length = int(length_text)
         if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body stays unread: never reuse this connection
             self._send(413, b'{"error": "request body too large"}')
-            self.close_connection = True
             return
         body = self.rfile.read(length)
         reply = self.server.dispatcher.handle(body)

@@ -51,7 +51,7 @@ from maosic.language.config import ReactionConfig, load_config
 from maosic.language.errors import LanguageError
 from maosic.optimize.base import Optimizer
 from maosic.optimize.registry import make_optimizer, restore_optimizer
-from maosic.resources import ResourceProblem, check_resources
+from maosic.resources import LabNotReady, ResourceProblem, check_resources
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,6 +133,8 @@ class Campaign:
             )
         except ResourceProblem as exc:
             return self._finish(RequestStatus.FAILED, str(exc))
+        except LabNotReady as exc:
+            return self._pause(f"{exc}; it resumes once an operator has cleared the fault")
         except (HardwareUnreachable, HardwareLost) as exc:
             return self._pause(f"the hardware daemon does not answer: {exc}")
         goal = target.get("goal")

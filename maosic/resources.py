@@ -10,13 +10,18 @@ from maosic.language.config import ReactionConfig
 
 
 class ResourceProblem(RuntimeError):
-    """The lab lacks a module, has one in fault, or holds too little of a reagent."""
+    """The lab cannot run this request: a module is missing or a reagent runs short."""
+
+
+class LabNotReady(RuntimeError):
+    """A module the reaction needs is in fault or offline now; an operator can put it right."""
 
 
 def check_resources(
     client: HardwareClient, program: Program, config: ReactionConfig, budget: int
 ) -> dict[str, Any]:
-    """Raise :class:`ResourceProblem` with a reason a user understands; return the description."""
+    """Raise :class:`ResourceProblem` (fail the request) or :class:`LabNotReady` (pause it until
+    the lab is put right) with a reason a user understands; return the lab's description."""
     described = client.call("system.describe")
     status = client.call("system.status")
     modules = described.get("modules", {})
@@ -35,7 +40,7 @@ def check_resources(
     }
     if faulty:
         detail = "; ".join(f"{m}: {why}" for m, why in faulty.items())
-        raise ResourceProblem(f"modules the reaction needs are not healthy: {detail}")
+        raise LabNotReady(f"modules the reaction needs are not healthy: {detail}")
     stock = {name: info.get("stock_mL") for name, info in described.get("reagents", {}).items()}
     per_run = program.reagent_volumes(config.defaults())
     for reagent, volume in sorted(per_run.items()):

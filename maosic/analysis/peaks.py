@@ -19,6 +19,7 @@ Uncertainties are one-sigma, from ``(J^T J)^-1`` scaled by the residual variance
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,11 +199,20 @@ class _Fitter:
         self.max_iter = max_iter
         self.n = x.size
         self.span = (float(x[0]), float(x[-1])) if span is None else span
+        self._models: dict[int, PeakModel] = {}
         self.cost_tol = 0.0
+        self.noise_var = 0.0  # noise sigma^2 for the solver's step-size stop (0 = off)
+        self.step_sigmas = 0.0
         self.y_range = float(np.ptp(y)) or 1.0
 
     def model(self, k: int) -> PeakModel:
-        return PeakModel(self.x, k, self.shape, self.order, self.scattering, span=self.span)
+        # One model per peak count: selection refits the same K many times, and building the
+        # baseline basis each time is a measurable share of a small fit.
+        model = self._models.get(k)
+        if model is None:
+            model = PeakModel(self.x, k, self.shape, self.order, self.scattering, span=self.span)
+            self._models[k] = model
+        return model
 
     def bounds(self, model: PeakModel) -> tuple[np.ndarray, np.ndarray]:
         lo = np.full(model.n_params, -np.inf)
@@ -253,6 +263,9 @@ class _Fitter:
             max_iter=self.max_iter,
             rtol=rtol,
             atol=self.cost_tol,
+            noise_var=self.noise_var,
+            step_sigmas=self.step_sigmas,
+            residual=lambda p: model.residual(p, self.y),
         )
         # Two peaks on the same spot with opposite signs fit noise, not the spectrum: such a
         # trial is never preferred in model selection.
@@ -459,6 +472,7 @@ def _fit_peaks(
     coarse, coarse_sigma = _binned(fitter, sigma)
     # Gains below a thousandth of the noise variance cannot change a BIC comparison.
     coarse.cost_tol = SELECT_COST_TOL * coarse_sigma**2
+    coarse.noise_var, coarse.step_sigmas = coarse_sigma**2, SELECT_STEP_SIGMAS
     if n_peaks is None:
         trial = _select(coarse, coarse_sigma, max_peaks, z_min)
     else:
@@ -467,6 +481,7 @@ def _fit_peaks(
     # The final fit on the full data converges until a step gains less than 1e-4 sigma^2,
     # i.e. moves no parameter by more than a hundredth of its uncertainty.
     fitter.cost_tol = FINAL_COST_TOL * sigma**2
+    fitter.noise_var, fitter.step_sigmas = sigma**2, FINAL_STEP_SIGMAS
     trial = fitter.fit(trial.params, rtol=1e-12)
     trial.start = start
     if trial.model.n_peaks == 0:
@@ -477,14 +492,24 @@ def _fit_peaks(
 SELECT_POINTS = 256  # model selection works on about this many binned points
 SELECT_MAX_ITER = 50
 SELECT_COST_TOL = 1e-3
-FINAL_COST_TOL = 1e-4  # iteration cap of the selection fits
+FINAL_COST_TOL = 1e-4
+# Fits also stop once a step moves every parameter by less than this many of its own one-sigma
+# uncertainties (see solver.levenberg_marquardt): far below anything a BIC comparison or a
+# reported value can resolve.
+SELECT_STEP_SIGMAS = 0.05
+FINAL_STEP_SIGMAS = 0.01
 
 
 def _binned(fitter: _Fitter, sigma: float) -> tuple[_Fitter, float]:
     """A fitter on ``SELECT_POINTS``-ish bin averages (same span) and its noise sigma."""
     factor = fitter.n // SELECT_POINTS
     if factor < 2:
-        return fitter, sigma
+        # Short spectra are selected on the data itself, but with the same iteration cap: a
+        # misspecified model (e.g. Gaussians standing in for a band-edge continuum) otherwise
+        # crawls through hundreds of iterations that cannot change the ranking.
+        capped = copy.copy(fitter)
+        capped.max_iter = min(fitter.max_iter, SELECT_MAX_ITER)
+        return capped, sigma
     m = (fitter.n // factor) * factor
     xb = fitter.x[:m].reshape(-1, factor).mean(axis=1)
     yb = fitter.y[:m].reshape(-1, factor).mean(axis=1)

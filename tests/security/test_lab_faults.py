@@ -118,11 +118,15 @@ def test_heater_overshoot_stops_pumps_and_heater_and_pauses(stack, sessions):
     check_experiments(sessions, request_id, BUDGET)
 
 
-def test_heater_overshoot_not_repaired_fails_with_its_reason(fast_stack, sessions):
+def test_heater_overshoot_not_repaired_stays_paused_with_its_reason(fast_stack, sessions):
+    # A latched safety stop is for an operator to clear: the request waits, retried every
+    # paused_retry_s, instead of failing while a person walks to the lab.
     request_id = _submit_and_wait_first(fast_stack, seed=13)
     fast_stack.daemon.lab.inject_overtemperature(80.0)
-    final = wait_for(fast_stack.core_url, request_id, {"failed", "done"}, timeout_s=90)
-    assert final["status"] == "failed", final
+    paused = wait_for(fast_stack.core_url, request_id, {"paused", "failed", "done"}, timeout_s=90)
+    time.sleep(2.0)  # several retries later
+    final = wait_for(fast_stack.core_url, request_id, {"paused", "failed", "done"}, timeout_s=90)
+    assert paused["status"] == final["status"] == "paused", final
     assert "over-temperature" in final["failure_reason"] and "H1" in final["failure_reason"]
     rows = check_experiments(sessions, request_id, final["n_done"])
     assert final["n_done"] >= 1 and any(e.status == ExperimentStatus.ABORTED for e in rows)
