@@ -4,9 +4,11 @@ Prints, for the full pipeline (guesses + BIC model selection + fit): median and 
 centre error next to the Cramer-Rao bound of the same spectra, the share of spectra with the
 right peak count, the shares of true peaks missed and of peaks invented, and median times.
 Then, side by side on the same spectra, the same model and the same starting guesses (the
-start of the pipeline's final fit), the fit alone with our Levenberg-Marquardt, with lmfit
-(default leastsq, numerical Jacobian, as lmfit is normally used) and with
-scipy.optimize.curve_fit (trf, bounds, our analytic Jacobian).
+start of the pipeline's final fit), the fit alone with our Levenberg-Marquardt (once with the
+pipeline's stop rule, once with rtol 1e-10), with lmfit (default leastsq, numerical Jacobian,
+as lmfit is normally used) and with scipy.optimize.curve_fit (trf, bounds, our analytic
+Jacobian). Everything runs with one BLAS thread. ``--reward N`` adds the time of
+compute_reward (paper's metric) on N simulated CsPbBr3 spectra, as the closed loop calls it.
 
     /tmp/venv/bin/python scripts/bench_analyzer.py --n 500 --seed 0
     /tmp/venv/bin/python scripts/bench_analyzer.py --reward-only --reward 60 --seed 1
@@ -20,24 +22,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq, curve_fit, linear_sum_assignment
 from scipy.special import erf
 
-from maosic.analysis.model import PeakModel
-from maosic.analysis.peaks import (
+# Runnable as a plain script from anywhere: the repository root holds the packages.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from maosic.analysis.model import PeakModel  # noqa: E402
+from maosic.analysis.peaks import (  # noqa: E402
     FINAL_COST_TOL,
     FINAL_STEP_SIGMAS,
     PeakFit,
     _Fitter,
     fit_peaks,
 )
-from maosic.analysis.solver import levenberg_marquardt
-from maosic.analysis.synthetic import SyntheticSpectrum, centre_crb, make_spectrum
+from maosic.analysis.solver import levenberg_marquardt  # noqa: E402
+from maosic.analysis.synthetic import SyntheticSpectrum, centre_crb, make_spectrum  # noqa: E402
+from maosic.analysis.threads import single_threaded  # noqa: E402
 
 FIT_OPTIONS = {
     "shape": "pseudo_voigt",
@@ -178,6 +186,13 @@ def report(name: str, t: Tally, with_counts: bool) -> None:
 
 
 def main() -> None:
+    # Every method runs with one BLAS thread: an idle OpenBLAS pool left spinning by one call
+    # otherwise bills its CPU time to the next, whichever method that is.
+    with single_threaded():
+        _main()
+
+
+def _main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=500, help="number of spectra")
     ap.add_argument("--seed", type=int, default=0)
@@ -229,7 +244,12 @@ def main() -> None:
         for tally, stop in stops:
             t0, c0 = time.perf_counter(), time.process_time()
             res = levenberg_marquardt(
-                lambda p, m=model, y=spec.values: m.residual_jacobian(p, y), p0, lo, hi, **stop
+                lambda p, m=model, y=spec.values: m.residual_jacobian(p, y),
+                p0,
+                lo,
+                hi,
+                residual=lambda p, m=model, y=spec.values: m.residual(p, y),
+                **stop,
             )
             score(
                 tally,

@@ -104,3 +104,51 @@ def test_models_are_reused_per_peak_count():
     assert fitter.model(2) is fitter.model(2)
     assert fitter.model(2) is not fitter.model(3)
     assert fitter.model(3).n_peaks == 3
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "pseudo_voigt"])
+def test_residual_then_jacobian_never_reuses_a_stale_point(shape):
+    rng = np.random.default_rng(8)
+    model, p1 = _params(shape, 3, rng)
+    p2 = p1.copy()
+    p2[0] += 0.5
+    y1 = rng.normal(size=X.size)
+    y2 = y1 + 1.0
+    fresh_model = PeakModel(X, 3, shape, 1, True)
+    want_r, want_j = fresh_model.residual_jacobian(p2, y1)
+    model.residual(p1, y1)  # a trial at p1, then the Jacobian is asked at another point
+    got_r, got_j = model.residual_jacobian(p2, y1)
+    np.testing.assert_array_equal(got_r, want_r)
+    np.testing.assert_array_equal(got_j, want_j)
+    model.residual(p2, y1)  # same point, other data
+    got_r, _ = model.residual_jacobian(p2, y2)
+    np.testing.assert_allclose(got_r, want_r - 1.0, atol=1e-12)
+    # Same point and data: the kept intermediates give the same numbers as a fresh call.
+    r_only = model.residual(p2, y1)
+    got_r, got_j = model.residual_jacobian(p2, y1)
+    np.testing.assert_array_equal(got_r, r_only)
+    np.testing.assert_array_equal(got_j, want_j)
+
+
+def test_solver_with_residual_only_trials_takes_the_same_path():
+    rng = np.random.default_rng(11)
+    model, truth = _params("pseudo_voigt", 3, rng)
+    y = model.evaluate(truth) + rng.normal(0.0, 0.02, X.size)
+    start = truth.copy()
+    start[0 : model.n_peak_params : 4] += 2.0
+    start[2 : model.n_peak_params : 4] *= 1.2
+    lo = np.full(truth.size, -np.inf)
+    hi = np.full(truth.size, np.inf)
+    lo[2 : model.n_peak_params : 4] = 5.0
+    lo[3 : model.n_peak_params : 4], hi[3 : model.n_peak_params : 4] = 0.0, 1.0
+
+    def fun(p):
+        return model.residual_jacobian(p, y)
+
+    plain = levenberg_marquardt(fun, start, lo, hi, rtol=1e-12)
+    lazy = levenberg_marquardt(
+        fun, start, lo, hi, rtol=1e-12, residual=lambda p: model.residual(p, y)
+    )
+    assert lazy.n_iter == plain.n_iter
+    np.testing.assert_allclose(lazy.x, plain.x, rtol=0, atol=1e-9)
+    assert lazy.cost == pytest.approx(plain.cost, rel=1e-12)
