@@ -78,7 +78,6 @@ def _wait_for_signal(stop: threading.Event) -> None:
 
 def run_all(settings, args: argparse.Namespace) -> int:
     from hardware_interface.server import start_daemon
-
     from maosic.core import start_core
 
     stop = threading.Event()

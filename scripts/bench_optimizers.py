@@ -190,6 +190,7 @@ def check_goals(
         if default not in by_opt:
             continue
         peers = [by_opt[o]["median_value"] for o in ("snobfit", "bayes") if o in by_opt]
+        # the default is compared with the best of the two reference methods
         if peers:
             ref = min(peers)
             mine = by_opt[default]["median_value"]

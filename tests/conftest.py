@@ -105,7 +105,6 @@ class Stack:
 
 def start_stack(db_url: str, instance: Path, seed: int = 0, with_worker: bool = True) -> Stack:
     from hardware_interface.server import start_daemon
-
     from maosic.core import start_core
     from maosic.db.seed import seed as seed_db
 
