@@ -160,6 +160,9 @@ class HardwareClient:
                 continue
             except requests.Timeout as exc:
                 raise HardwareLost(f"{method}: no answer within {self.timeout_s} s") from exc
+            except requests.RequestException as exc:
+                # e.g. the daemon died while sending its answer (ChunkedEncodingError)
+                raise HardwareLost(f"{method}: the answer from {self.url} broke off") from exc
             if response.status_code in (401, 403):
                 raise HardwareError(method, -32010, f"refused by the daemon: {response.text[:200]}")
             try:
