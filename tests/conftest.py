@@ -103,22 +103,29 @@ class Stack:
         return self.daemon.url
 
 
-def start_stack(db_url: str, instance: Path, seed: int = 0, with_worker: bool = True) -> Stack:
+def start_stack(
+    db_url: str,
+    instance: Path,
+    seed: int = 0,
+    with_worker: bool = True,
+    settings_env: dict[str, str] | None = None,
+) -> Stack:
+    """Seed the database, start a simulated daemon and a core over it; ``settings_env`` adds
+    or overrides ``MAOSIC_*`` settings (e.g. a shorter retry period for fault tests)."""
     from hardware_interface.server import start_daemon
     from maosic.core import start_core
     from maosic.db.seed import seed as seed_db
 
     seed_db(db_url)
     daemon = start_daemon(sim=True, port=0, seed=seed, speed=0.0)
-    settings = load_settings(
-        environ={
-            "MAOSIC_INSTANCE_PATH": str(instance),
-            "MAOSIC_DATABASE_URL": db_url,
-            "MAOSIC_HARDWARE_URL": daemon.url,
-            "MAOSIC_WORKER_POLL_S": "0.1",
-            "MAOSIC_RPC_RETRIES": "1",
-        }
-    )
+    env = {
+        "MAOSIC_INSTANCE_PATH": str(instance),
+        "MAOSIC_DATABASE_URL": db_url,
+        "MAOSIC_HARDWARE_URL": daemon.url,
+        "MAOSIC_WORKER_POLL_S": "0.1",
+        "MAOSIC_RPC_RETRIES": "1",
+    }
+    settings = load_settings(environ={**env, **(settings_env or {})})
     core = start_core(settings, port=0, with_worker=with_worker)
     settings.core_url = core.url
     return Stack(settings, daemon, core, db_url)
