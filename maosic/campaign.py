@@ -36,7 +36,7 @@ from maosic.db.models import (
     Spectrum,
     utcnow,
 )
-from maosic.db.session import run_transaction
+from maosic.db.session import run_transaction, transaction
 from maosic.hardware import (
     MODULE_FAULT,
     MODULE_OFFLINE,
@@ -428,31 +428,13 @@ class Campaign:
         )
 
     def _tx(self):
-        return _transaction(self.ctx.sessions)
+        return transaction(self.ctx.sessions)
 
     def _with_retries(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction; retried through deadlocks and database restarts."""
         return run_transaction(
             self.ctx.sessions, work, attempts=DB_RETRIES, base_delay_s=0.5, retry_disconnects=True
         )
-
-
-class _transaction:
-    def __init__(self, factory: sessionmaker[Session]):
-        self.session = factory()
-
-    def __enter__(self) -> Session:
-        self.session.begin()
-        return self.session
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.session.commit()
-            else:
-                self.session.rollback()
-        finally:
-            self.session.close()
 
 
 class _Heartbeat:
@@ -475,7 +457,7 @@ class _Heartbeat:
     def _loop(self) -> None:
         while not self._stop.wait(self.period_s):
             try:
-                with _transaction(self.sessions) as session:
+                with transaction(self.sessions) as session:
                     session.execute(
                         update(Request)
                         .where(
