@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.context import db
+from maosic.analysis.model import baseline_basis
 from maosic.db.models import (
     Experiment,
     ExperimentStatus,
@@ -261,19 +262,29 @@ def _peak_values(shape: str, peak: dict[str, Any], x: np.ndarray) -> np.ndarray:
 
 
 def fit_curve(fit: Any, wavelengths: list[float]) -> list[float]:
-    """The fitted model (peaks + polynomial baseline in the reduced wavelength) at ``wavelengths``.
+    """The fitted model (peaks + the analyzer's baseline) at ``wavelengths``.
 
-    The baseline is the analyzer's polynomial in u = (x - x_mid) / x_half over the spectrum's
-    range; that is enough to overlay the fit on the measured curve.
+    A stored baseline is a dict with the analyzer's coefficients, polynomial order, scattering
+    term and the fitted span; it is evaluated with the analyzer's own basis. A bare list (older
+    rows) is taken as polynomial coefficients in the reduced wavelength over ``wavelengths``.
     """
     if not wavelengths:
         return []
     x = np.asarray(wavelengths, dtype=float)
-    lo, hi = float(x.min()), float(x.max())
-    u = (x - 0.5 * (lo + hi)) / (0.5 * (hi - lo) or 1.0)
-    curve = np.zeros_like(x)
-    for k, c in enumerate(fit.baseline or []):
-        curve += float(c) * u**k
+    base = fit.baseline or []
+    if isinstance(base, dict) and base.get("coefficients"):
+        coefs = np.asarray(base["coefficients"], dtype=float)
+        span = tuple(base["span_nm"]) if base.get("span_nm") else None
+        order = int(base["order"]) if base.get("order") is not None else coefs.size - 1
+        basis = baseline_basis(x, order, bool(base.get("scattering")), span)
+        curve = basis[:, : coefs.size] @ coefs[: basis.shape[1]]
+    else:
+        coefs = base if isinstance(base, list) else []
+        lo, hi = float(x.min()), float(x.max())
+        u = (x - 0.5 * (lo + hi)) / (0.5 * (hi - lo) or 1.0)
+        curve = np.zeros_like(x)
+        for k, c in enumerate(coefs):
+            curve += float(c) * u**k
     for peak in fit.peaks or []:
         curve += _peak_values(fit.shape, peak, x)
     return [round(v, 6) for v in curve.tolist()]

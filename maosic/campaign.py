@@ -488,7 +488,12 @@ def _fit_row(fit: Any) -> PeakFit:
         shape=str(data.get("shape", "gaussian")),
         n_peaks=len(data.get("peaks", [])),
         peaks=data.get("peaks", []),
-        baseline=list(data.get("baseline", [])),
+        baseline={
+            "coefficients": list(data.get("baseline", [])),
+            "order": data.get("baseline_order"),
+            "scattering": bool(data.get("scattering", False)),
+            "span_nm": data.get("wavelength_range_nm"),
+        },
         r2=data.get("r2"),
         rmse=data.get("rmse"),
         bic=data.get("bic"),

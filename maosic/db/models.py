@@ -225,7 +225,9 @@ class PeakFit(Base):
     shape: Mapped[str] = mapped_column(String(16))
     n_peaks: Mapped[int] = mapped_column(Integer)
     peaks: Mapped[list[Any]] = mapped_column(JSON)
-    baseline: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # {"coefficients": [...], "order": n, "scattering": bool, "span_nm": [lo, hi]}: the
+    # analyzer's baseline (maosic.analysis.model.baseline_basis) so the fit can be redrawn.
+    baseline: Mapped[Any] = mapped_column(JSON, default=dict)
     r2: Mapped[float | None] = mapped_column(Float)
     rmse: Mapped[float | None] = mapped_column(Float)
     bic: Mapped[float | None] = mapped_column(Float)

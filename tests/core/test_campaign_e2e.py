@@ -1,7 +1,9 @@
 """A CsPbBr3 request submitted through port 9999 runs on the simulated lab through a real daemon."""
 
+import numpy as np
 from sqlalchemy import func, select
 
+from cloud.rundata import fit_curve
 from maosic.db.crypto import LogCipher
 from maosic.db.models import (
     Experiment,
@@ -71,6 +73,12 @@ def test_request_runs_and_everything_is_stored(stack, sessions):
         assert "setpoint_C" in cipher.decrypt_json(heat.params_enc)
         request = session.get(Request, first["id"])
         assert request.optimizer_state is not None and request.finished_at is not None
+        # The stored fit redraws the measured absorbance (what the run page overlays).
+        for spectrum in (s for e in experiments for s in e.spectra if s.kind == "absorbance"):
+            measured = np.asarray(spectrum.value)
+            redrawn = np.asarray(fit_curve(spectrum.fits[-1], spectrum.wavelength_nm))
+            rms = float(np.sqrt(np.mean((redrawn - measured) ** 2)))
+            assert rms < 0.03 * float(np.max(np.abs(measured))), rms
 
 
 def test_bad_submissions_name_the_field(stack):
