@@ -43,6 +43,29 @@ def saturation_flags(values: np.ndarray, saturation_limit: float | None) -> list
     return ["saturated"] if best >= SATURATION_RUN and np.ptp(values) > 0 else []
 
 
+CLIPPED_MIN_LEFT = 30  # points that must remain after cutting a clipped edge off
+
+
+def _without_clipped_edge(wl: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cut off a clipped plateau at the short-wavelength end (a dense sample's UV absorbance).
+
+    Clipped values carry no shape; fitted as they are, the plateau takes the peaks and the
+    exciton beyond it is lost. Only an edge plateau is cut: a clipped exciton peak itself
+    leaves the spectrum as it is (flagged "saturated", the fit says what it can).
+    """
+    top = float(a.max())
+    at_top = np.flatnonzero(np.isclose(a, top, rtol=0.0, atol=1e-12 * max(abs(top), 1.0)))
+    if at_top.size == 0 or at_top[0] != 0 or np.any(np.diff(at_top) != 1):
+        return wl, a
+    start = int(at_top[-1]) + 1
+    # Points just past the plateau are still bent by the detector's roll-off; skip as many
+    # again as the plateau held, within reason.
+    start += min(at_top.size, 10)
+    if wl.size - start < CLIPPED_MIN_LEFT:
+        return wl, a
+    return wl[start:], a[start:]
+
+
 def _peak_dict(p: Peak) -> dict[str, Any]:
     return p.to_dict()
 
@@ -72,6 +95,8 @@ def absorption_features(
     """
     wl, a, flags = check_spectrum(wavelength_nm, absorbance, where=where)
     flags += saturation_flags(a, saturation_limit)
+    if "saturated" in flags:
+        wl, a = _without_clipped_edge(wl, a)
     fit = fit_peaks(
         wl,
         a,
