@@ -15,6 +15,15 @@ CD_MODEL = "MCD1"
 PL_MODEL = "MPL1"
 INTEGRATION_MIN_MS = 1.0
 INTEGRATION_MAX_MS = 10000.0
+
+
+def check_integration(module: str, integration_ms: float) -> None:
+    """Refuse an integration time (ms) outside what the spectrometers accept."""
+    check_range(
+        module, "integration_ms", integration_ms, INTEGRATION_MIN_MS, INTEGRATION_MAX_MS, "ms"
+    )
+
+
 EXCITATION_MIN_NM = 200.0
 EXCITATION_MAX_NM = 500.0
 MAX_POINTS = 4096
@@ -59,28 +68,14 @@ class CdSpectrometer(LineDevice):
 
     def absorbance(self, integration_ms: float) -> Spectrum:
         """Absorbance spectrum (unitless, OD) with `integration_ms` (ms) per point."""
-        check_range(
-            self.name,
-            "integration_ms",
-            integration_ms,
-            INTEGRATION_MIN_MS,
-            INTEGRATION_MAX_MS,
-            "ms",
-        )
+        check_integration(self.name, integration_ms)
         words = self._query("ABS", f"{integration_ms:.0f}")
         (sat,), wl, (absorb,) = _parse_blocks(self, words, "ABS", 1, 1)
         return Spectrum(wl, {"absorbance": absorb}, sat == "1", {})
 
     def cd(self, integration_ms: float) -> Spectrum:
         """CD (mdeg) and absorbance spectra with `integration_ms` (ms) per point."""
-        check_range(
-            self.name,
-            "integration_ms",
-            integration_ms,
-            INTEGRATION_MIN_MS,
-            INTEGRATION_MAX_MS,
-            "ms",
-        )
+        check_integration(self.name, integration_ms)
         words = self._query("CD", f"{integration_ms:.0f}")
         (sat,), wl, (cd, absorb) = _parse_blocks(self, words, "CD", 1, 2)
         return Spectrum(wl, {"cd_mdeg": cd, "absorbance": absorb}, sat == "1", {})
@@ -105,14 +100,7 @@ class PlSpectrometer(LineDevice):
         super().__init__(transport, name, timeout_s, retries)
 
     def pl(self, integration_ms: float, excitation_nm: float) -> Spectrum:
-        check_range(
-            self.name,
-            "integration_ms",
-            integration_ms,
-            INTEGRATION_MIN_MS,
-            INTEGRATION_MAX_MS,
-            "ms",
-        )
+        check_integration(self.name, integration_ms)
         check_range(
             self.name, "excitation_nm", excitation_nm, EXCITATION_MIN_NM, EXCITATION_MAX_NM, "nm"
         )

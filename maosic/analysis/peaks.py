@@ -354,6 +354,7 @@ def _wald_z(trial: _Trial, n: int) -> np.ndarray:
     return np.abs(h) / np.sqrt(np.maximum(var, 1e-300))
 
 
+@single_threaded()
 def fit_peaks(
     wavelength_nm: Sequence[float] | np.ndarray,
     values: Sequence[float] | np.ndarray,
@@ -393,39 +394,6 @@ def fit_peaks(
         SpectrumError: bad arrays (see :func:`.validate.check_spectrum`), bad options, or
             ``n_peaks`` given for a spectrum without any structure (``reason="flat"``).
     """
-    with single_threaded():
-        return _fit_peaks(
-            wavelength_nm,
-            values,
-            n_peaks,
-            shape,
-            baseline_order,
-            signed,
-            scattering,
-            max_peaks,
-            min_fwhm_nm,
-            max_fwhm_nm,
-            z_min,
-            max_iter,
-            where,
-        )
-
-
-def _fit_peaks(
-    wavelength_nm: Sequence[float] | np.ndarray,
-    values: Sequence[float] | np.ndarray,
-    n_peaks: int | None = None,
-    shape: str = "gaussian",
-    baseline_order: int = 1,
-    signed: bool = False,
-    scattering: bool = False,
-    max_peaks: int = 6,
-    min_fwhm_nm: float = 5.0,
-    max_fwhm_nm: float = 100.0,
-    z_min: float = 5.0,
-    max_iter: int = 200,
-    where: str = "spectrum",
-) -> PeakFit:
     if shape not in SHAPES:
         raise SpectrumError(
             f"unknown shape {shape!r}; expected one of {sorted(SHAPES)}", where="shape"
