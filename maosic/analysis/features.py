@@ -107,6 +107,7 @@ def absorption_features(
         min_fwhm_nm=min_fwhm_nm,
         max_fwhm_nm=max_fwhm_nm,
         where=where,
+        edges=1,
     )
     flags += [f for f in fit.flags if f not in flags]
     if not fit.peaks:
@@ -149,6 +150,7 @@ def cd_features(
     min_fwhm_nm: float = 5.0,
     max_fwhm_nm: float = 100.0,
     where: str = "cd",
+    absorbance: Any = None,
 ) -> dict[str, Any]:
     """CD (mdeg) at the exciton wavelength and the largest |CD| within ``window_nm`` of it.
 
@@ -161,6 +163,10 @@ def cd_features(
     Returns ``cd_at_exciton_mdeg`` (signed) and ``_err``, ``abs_cd_at_exciton_mdeg``,
     ``max_abs_cd_mdeg`` and ``_err`` with ``max_abs_cd_nm`` (within the window),
     ``peaks``, ``flags``, ``fit``.
+
+    ``absorbance`` (optional, measured with the CD on the same wavelengths): where the sample
+    clipped the detector at the UV end, the CD there is noise, not signal; those wavelengths
+    are left out of the fit (flag ``"saturated"``), as :func:`absorption_features` does.
     """
     if not np.isfinite(exciton_nm):
         raise SpectrumError(f"must be a finite wavelength, got {exciton_nm!r}", where="exciton_nm")
@@ -174,6 +180,21 @@ def cd_features(
             reason="bad_argument",
         )
     flags += saturation_flags(np.abs(cd), saturation_limit)
+    if absorbance is not None:
+        awl, a, _ = check_spectrum(wavelength_nm, absorbance, where=f"{where}.absorbance")
+        if awl.size == wl.size and np.array_equal(awl, wl) and saturation_flags(a, None):
+            kept, _ = _without_clipped_edge(awl, a)
+            if kept.size < wl.size:
+                cut = wl.size - kept.size
+                wl, cd = wl[cut:], cd[cut:]
+                if "saturated" not in flags:
+                    flags.append("saturated")
+                if not wl[0] <= exciton_nm:
+                    raise SpectrumError(
+                        f"the exciton at {exciton_nm:g} nm lies where the absorbance clipped",
+                        where=where,
+                        reason="saturated",
+                    )
     fit: PeakFit = fit_peaks(
         wl,
         cd,

@@ -68,6 +68,7 @@ def find_candidates(
     signed: bool,
     z_min: float = 5.0,
     n_scales: int = 6,
+    limit: int | None = None,
 ) -> list[Candidate]:
     """Peak candidates sorted by decreasing z.
 
@@ -79,6 +80,9 @@ def find_candidates(
         signed: also look for negative peaks (CD).
         z_min: matched-filter z-score a candidate must reach.
         n_scales: number of kernel widths between the two FWHM limits.
+        limit: stop after this many candidates (the strongest); ``None`` for all. Noisy
+            spectra have hundreds of weak scale-space maxima above a low ``z_min``, and the
+            one-per-peak suppression below is a Python loop over them.
     """
     n = values.size
     step = float((wavelength_nm[-1] - wavelength_nm[0]) / (n - 1))
@@ -102,24 +106,37 @@ def find_candidates(
     local &= (idx[None, :] >= edge[:, None]) & (idx[None, :] < n - edge[:, None])
     si, pi = np.nonzero(local)
     order = np.argsort(-score[si, pi])
+    # The loop runs on Python floats: numpy scalar arithmetic costs microseconds per operation
+    # and a noisy spectrum has dozens of maxima to go through.
+    wl = wavelength_nm.tolist()
+    sig = sigmas_nm.tolist()
+    ratio = sig[1] / sig[0] if len(sig) > 1 else 1.0
     cands: list[Candidate] = []
-    for s_i, p_i in zip(si[order], pi[order], strict=True):
-        a = sigmas_nm[s_i]
-        centre = float(wavelength_nm[p_i])
-        if 0 < p_i < n - 1:
-            # Parabolic refinement of the centre between neighbouring samples.
-            y0, y1, y2 = absz[s_i, p_i - 1], absz[s_i, p_i], absz[s_i, p_i + 1]
-            den = y0 - 2.0 * y1 + y2
-            if den < 0:
-                centre += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * step
+    for s_i, p_i in zip(si[order].tolist(), pi[order].tolist(), strict=True):
+        a = sig[s_i]
         sign = 1.0 if z[s_i, p_i] > 0 else -1.0
+        centre = wl[p_i]
         # Non-maximum suppression: one candidate per peak, the best-scoring one.
         if any(
             c.sign == sign and abs(c.centre_nm - centre) < 0.5 * (c.fwhm_nm / FWHM_PER_SIGMA + a)
             for c in cands
         ):
             continue
-        cands.append(Candidate(centre, float(a * FWHM_PER_SIGMA), sign, float(absz[s_i, p_i])))
+        if 0 < p_i < n - 1:
+            # Parabolic refinement of the centre between neighbouring samples.
+            y0, y1, y2 = absz[s_i, p_i - 1 : p_i + 2].tolist()
+            den = y0 - 2.0 * y1 + y2
+            if den < 0:
+                centre += min(max(0.5 * (y0 - y2) / den, -0.5), 0.5) * step
+        if 0 < s_i < len(sig) - 1:
+            # Parabolic refinement of the width between neighbouring scales (log-spaced).
+            y0, y1, y2 = score[s_i - 1 : s_i + 2, p_i].tolist()
+            den = y0 - 2.0 * y1 + y2
+            if den < 0:
+                a *= ratio ** min(max(0.5 * (y0 - y2) / den, -0.5), 0.5)
+        cands.append(Candidate(centre, a * FWHM_PER_SIGMA, sign, float(absz[s_i, p_i])))
+        if limit is not None and len(cands) >= limit:
+            break
     cands.sort(key=lambda c: -c.z)
     return _drop_side_lobes(cands) if signed else cands
 

@@ -12,6 +12,13 @@ Parameter vector layout (one flat float64 array, so any least-squares solver can
   equations well conditioned whatever the wavelength range.
 * ``s`` (only with ``scattering=True``) scales ``(x_min / x)**4``, the Rayleigh-like scattering
   background of a nanocrystal suspension; it is 1 at the shortest wavelength.
+
+With ``n_edges > 0`` an edge block sits between the peaks and the baseline:
+``[..., e_c_1, e_h_1, e_s_1, ..., e_c_M, e_h_M, e_s_M, b_0, ...]``. An edge is a broadened
+absorption onset, ``e_h / (1 + exp((x - e_c) / e_s))``: ``e_h`` high to the blue of ``e_c`` and
+falling to zero to the red over a few ``e_s`` (nm). It is the interband continuum of a
+semiconductor nanocrystal (Elliott's picture: discrete exciton peaks plus a continuum step),
+which Gaussians can only imitate with several broad peaks.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ SHAPES: dict[str, str] = {
     "pseudo_voigt": "(1-eta) Gaussian + eta Lorentzian, same centre and FWHM, eta in [0, 1]",
 }
 _PEAK_WIDTH = {"gaussian": 3, "lorentzian": 3, "pseudo_voigt": 4}
+EDGE_STRIDE = 3  # parameters per absorption edge: centre, height, width
+EDGE_CLIP = 60.0  # |x - c| / s beyond this is flat to double precision
 
 
 def peak_stride(shape: str) -> int:
@@ -56,6 +65,7 @@ class PeakModel:
     baseline_order: int = 1
     scattering: bool = False
     span: tuple[float, float] | None = None
+    n_edges: int = 0
     basis: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -66,14 +76,25 @@ class PeakModel:
         self.basis_t = np.ascontiguousarray(self.basis.T)
         self._pending: tuple | None = None  # see residual()
         self.n_peak_params = self.stride * self.n_peaks
-        self.n_params = self.n_peak_params + self.basis.shape[1]
+        self.base_start = self.n_peak_params + EDGE_STRIDE * self.n_edges
+        self.n_params = self.base_start + self.basis.shape[1]
 
     def split(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(peaks (K x stride), baseline coefs)`` views of ``p``."""
-        return p[: self.n_peak_params].reshape(self.n_peaks, self.stride), p[self.n_peak_params :]
+        return p[: self.n_peak_params].reshape(self.n_peaks, self.stride), p[self.base_start :]
+
+    def edges(self, p: np.ndarray) -> np.ndarray:
+        """Edge rows ``(centre, height, width)`` (M x 3 view of ``p``)."""
+        return p[self.n_peak_params : self.base_start].reshape(self.n_edges, EDGE_STRIDE)
 
     def baseline(self, p: np.ndarray) -> np.ndarray:
-        return self.basis @ p[self.n_peak_params :]
+        return self.basis @ p[self.base_start :]
+
+    def edge_profiles(self, p: np.ndarray) -> np.ndarray:
+        """Unit-height edges, one column per edge (N x M)."""
+        e = self.edges(p)
+        v = np.clip((self.x - e[:, 0:1]) / e[:, 2:3], -EDGE_CLIP, EDGE_CLIP)
+        return (1.0 / (1.0 + np.exp(v))).T
 
     def profiles(self, p: np.ndarray) -> np.ndarray:
         """Unit-height profiles, one column per peak (N x K; a transposed K x N array)."""
@@ -92,7 +113,10 @@ class PeakModel:
     def evaluate(self, p: np.ndarray) -> np.ndarray:
         """Model values at ``x``."""
         pk, coefs = self.split(p)
-        return self.profiles(p) @ pk[:, 1] + self.basis @ coefs
+        out = self.profiles(p) @ pk[:, 1] + self.basis @ coefs
+        if self.n_edges:
+            out += self.edge_profiles(p) @ self.edges(p)[:, 1]
+        return out
 
     def residual(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Residual ``model - y`` only.
@@ -149,16 +173,38 @@ class PeakModel:
             np.reciprocal(lor, out=lor)
             np.multiply(gau, 1.0 - eta, out=jp)
             jp += lor * eta
-        jt[npk:] = self.basis_t
+        base = self.base_start
+        jt[base:] = self.basis_t
         resid = pk[:, 1] @ jp
-        resid += p[npk:] @ jt[npk:]
+        resid += p[base:] @ jt[base:]
+        edge_state = None
+        if self.n_edges:
+            e = p[npk:base].reshape(self.n_edges, EDGE_STRIDE)
+            je = jt[npk + 1 : base : EDGE_STRIDE]
+            v = np.subtract(self.x, e[:, 0:1])
+            v /= e[:, 2:3]
+            np.clip(v, -EDGE_CLIP, EDGE_CLIP, out=v)  # exp stays finite; the tails are flat
+            np.exp(v, out=je)
+            je += 1.0
+            np.reciprocal(je, out=je)
+            resid += e[:, 1] @ je
+            edge_state = v
         resid -= y
-        return resid, (jt, t, d2w, inv_w, gau, lor)
+        return resid, (jt, t, d2w, inv_w, gau, lor, edge_state)
 
     def _derivatives(self, p: np.ndarray, state: tuple) -> np.ndarray:
         """Fill the centre, FWHM (and eta) rows; return the Jacobian (N x n_params view)."""
-        jt, t, d2w, inv_w, gau, lor = state
+        jt, t, d2w, inv_w, gau, lor, edge_state = state
         npk, s = self.n_peak_params, self.stride
+        if self.n_edges:
+            base = self.base_start
+            e = p[npk:base].reshape(self.n_edges, EDGE_STRIDE)
+            unit = jt[npk + 1 : base : EDGE_STRIDE]
+            # d/dc = h E (1 - E) / s and d/ds = h E (1 - E) v / s, with v = (x - c) / s.
+            g = unit * (1.0 - unit)
+            g *= e[:, 1:2] / e[:, 2:3]
+            jt[npk:base:EDGE_STRIDE] = g
+            np.multiply(g, edge_state, out=jt[npk + 2 : base : EDGE_STRIDE])
         pk = p[:npk].reshape(self.n_peaks, s)
         h = pk[:, 1:2]
         jc = jt[0:npk:s]

@@ -29,7 +29,7 @@ from scipy.linalg.lapack import dposv, dpotrf, dpotri
 
 from .errors import SpectrumError
 from .guesses import Candidate, find_candidates
-from .model import SHAPES, PeakModel, peak_area
+from .model import EDGE_CLIP, EDGE_STRIDE, FOUR_LN2, SHAPES, PeakModel, peak_area
 from .solver import levenberg_marquardt
 from .threads import single_threaded
 from .validate import as_float_array, check_spectrum, noise_sigma
@@ -73,6 +73,28 @@ class Peak:
 
 
 @dataclass
+class Edge:
+    """One fitted absorption edge ``height / (1 + exp((x - centre) / width))`` (nm, signal)."""
+
+    centre_nm: float
+    height: float
+    width_nm: float
+    centre_err: float
+    height_err: float
+    width_err: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "centre_nm": self.centre_nm,
+            "height": self.height,
+            "width_nm": self.width_nm,
+            "centre_err": self.centre_err,
+            "height_err": self.height_err,
+            "width_err": self.width_err,
+        }
+
+
+@dataclass
 class PeakFit:
     """Result of :func:`fit_peaks`; ``peaks`` sorted by centre.
 
@@ -104,6 +126,7 @@ class PeakFit:
     # Where the final model's fit started (same layout as params): lets a benchmark give
     # other solvers exactly the same starting guesses.
     start_params: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    edges: list[Edge] = field(default_factory=list)  # absorption edges (fit_peaks(edges=M))
 
     @property
     def n_peaks(self) -> int:
@@ -129,6 +152,7 @@ class PeakFit:
             self.baseline_order,
             self.scattering,
             span=self.wavelength_range_nm,
+            n_edges=len(self.edges),
         )
         resid, jac = model.residual_jacobian(self.params, np.zeros_like(x))
         var = np.einsum("ij,jk,ik->i", jac, self.covariance, jac)
@@ -145,6 +169,7 @@ class PeakFit:
             "shape": self.shape,
             "n_peaks": self.n_peaks,
             "peaks": [p.to_dict() for p in self.peaks],
+            "edges": [e.to_dict() for e in self.edges],
             "baseline": list(self.baseline),
             "baseline_order": self.baseline_order,
             "scattering": bool(self.scattering),
@@ -191,8 +216,12 @@ class _Fitter:
         max_fwhm: float,
         max_iter: int,
         span: tuple[float, float] | None = None,
+        n_edges: int = 0,
     ) -> None:
         self.x, self.y = x, y
+        self.n_edges = n_edges
+        # Latest fitted edges (centre, height, width): the start of every later fit's edges.
+        self.edge_rows = np.zeros((n_edges, EDGE_STRIDE))
         self.shape, self.order, self.scattering = shape, baseline_order, scattering
         self.signed = signed
         self.min_fwhm, self.max_fwhm = min_fwhm, max_fwhm
@@ -210,7 +239,15 @@ class _Fitter:
         # baseline basis each time is a measurable share of a small fit.
         model = self._models.get(k)
         if model is None:
-            model = PeakModel(self.x, k, self.shape, self.order, self.scattering, span=self.span)
+            model = PeakModel(
+                self.x,
+                k,
+                self.shape,
+                self.order,
+                self.scattering,
+                span=self.span,
+                n_edges=self.n_edges,
+            )
             self._models[k] = model
         return model
 
@@ -227,6 +264,14 @@ class _Fitter:
         lo[2:end:s], hi[2:end:s] = self.min_fwhm, self.max_fwhm
         if s == 4:
             lo[3:end:s], hi[3:end:s] = 0.0, 1.0
+        if self.n_edges:
+            base = model.base_start
+            span = float(self.x[-1] - self.x[0])
+            step = span / max(self.n - 1, 1)
+            lo[end:base:EDGE_STRIDE], hi[end:base:EDGE_STRIDE] = self.x[0], self.x[-1]
+            lo[end + 1 : base : EDGE_STRIDE], hi[end + 1 : base : EDGE_STRIDE] = 0.0, hmax
+            lo[end + 2 : base : EDGE_STRIDE] = max(step, 0.1 * self.min_fwhm)
+            hi[end + 2 : base : EDGE_STRIDE] = 0.25 * span
         return lo, hi
 
     def linear_start(self, peaks: np.ndarray) -> np.ndarray | None:
@@ -240,19 +285,28 @@ class _Fitter:
         blk[:, 2] = np.clip(peaks[:, 2], self.min_fwhm, self.max_fwhm)
         if model.stride == 4:
             blk[:, 3] = peaks[:, 3]
-        design = np.column_stack([model.profiles(p), model.basis])
+        cols = [model.profiles(p)]
+        m = self.n_edges
+        if m:
+            edges = model.edges(p)
+            edges[:] = self.edge_rows
+            cols.append(model.edge_profiles(p))
+        design = np.column_stack([*cols, model.basis])
         gram = design.T @ design
         ridge = gram + 1e-12 * np.trace(gram) * np.eye(gram.shape[0])
         _, coef, info = dposv(ridge, design.T @ self.y)
         if info != 0:
             return None
         blk[:, 1] = coef[:k] if self.signed else np.maximum(coef[:k], 0.0)
-        p[model.n_peak_params :] = coef[k:]
+        if m:
+            edges[:, 1] = np.maximum(coef[k : k + m], 0.0)
+        p[model.base_start :] = coef[k + m :]
         return p
 
-    def fit(self, p0: np.ndarray, rtol: float = 1e-6) -> _Trial:
+    def fit(self, p0: np.ndarray, rtol: float = 1e-6, reuse_jacobian: bool = False) -> _Trial:
         """Levenberg-Marquardt from ``p0``; ``self.cost_tol`` ends it once gains are tiny."""
-        k = (p0.size - (self.order + 1) - int(self.scattering)) // SHAPE_STRIDE[self.shape]
+        n_fixed = (self.order + 1) + int(self.scattering) + EDGE_STRIDE * self.n_edges
+        k = (p0.size - n_fixed) // SHAPE_STRIDE[self.shape]
         model = self.model(k)
         lo, hi = self.bounds(model)
         res = levenberg_marquardt(
@@ -266,7 +320,10 @@ class _Fitter:
             noise_var=self.noise_var,
             step_sigmas=self.step_sigmas,
             residual=lambda p: model.residual(p, self.y),
+            reuse_jacobian=reuse_jacobian,
         )
+        if self.n_edges:
+            self.edge_rows = model.edges(res.x).copy()
         # Two peaks on the same spot with opposite signs fit noise, not the spectrum: such a
         # trial is never preferred in model selection.
         bic = (
@@ -369,6 +426,7 @@ def fit_peaks(
     z_min: float = 5.0,
     max_iter: int = 200,
     where: str = "spectrum",
+    edges: int = 0,
 ) -> PeakFit:
     """Fit a sum of peaks on a baseline to one spectrum.
 
@@ -385,6 +443,8 @@ def fit_peaks(
         z_min: matched-filter signal-to-noise a starting guess must reach.
         max_iter: Levenberg-Marquardt iterations per fit.
         where: name of the spectrum in error messages.
+        edges: number of absorption edges (broadened steps falling to the red, see
+            :mod:`.model`) in the model, 0-2; only for unsigned fits.
 
     Returns:
         A :class:`PeakFit`. A spectrum with no detectable peak (flat) returns a baseline-only
@@ -404,6 +464,10 @@ def fit_peaks(
         raise SpectrumError(f"must be in 0..20 or None, got {n_peaks}", where="n_peaks")
     if not 1 <= max_peaks <= 20:
         raise SpectrumError(f"must be in 1..20, got {max_peaks}", where="max_peaks")
+    if not 0 <= edges <= MAX_EDGES:
+        raise SpectrumError(f"must be in 0..{MAX_EDGES}, got {edges}", where="edges")
+    if edges and signed:
+        raise SpectrumError("absorption edges need an unsigned fit", where="edges")
     if not (0 < min_fwhm_nm < max_fwhm_nm):
         raise SpectrumError(
             f"need 0 < min_fwhm_nm < max_fwhm_nm, got {min_fwhm_nm}, {max_fwhm_nm}",
@@ -422,7 +486,9 @@ def fit_peaks(
             f"sampled every {step:g} nm",
             where=where,
         )
-    fitter = _Fitter(x, y, shape, baseline_order, scattering, signed, min_fwhm, max_fwhm, max_iter)
+    fitter = _Fitter(
+        x, y, shape, baseline_order, scattering, signed, min_fwhm, max_fwhm, max_iter, n_edges=edges
+    )
     sigma = noise_sigma(y)
     if float(np.ptp(y)) == 0.0 or sigma == 0.0 and np.allclose(y, y[0]):
         if n_peaks:
@@ -437,6 +503,8 @@ def fit_peaks(
     # Model selection runs on a binned copy (about SELECT_POINTS points): peaks are many
     # samples wide, so averaging neighbours keeps nearly all the information at a fraction
     # of the cost. The chosen model is then refined on the full data.
+    if edges:
+        fitter.edge_rows = _edge_start(fitter, edges)
     coarse, coarse_sigma = _binned(fitter, sigma)
     # Gains below a thousandth of the noise variance cannot change a BIC comparison.
     coarse.cost_tol = SELECT_COST_TOL * coarse_sigma**2
@@ -448,13 +516,69 @@ def fit_peaks(
     start = trial.start
     # The final fit on the full data converges until a step gains less than 1e-4 sigma^2,
     # i.e. moves no parameter by more than a hundredth of its uncertainty.
-    fitter.cost_tol = FINAL_COST_TOL * sigma**2
-    fitter.noise_var, fitter.step_sigmas = sigma**2, FINAL_STEP_SIGMAS
-    trial = fitter.fit(trial.params, rtol=1e-12)
+    final, final_sigma = _final_fitter(fitter, sigma, trial)
+    final.cost_tol = FINAL_COST_TOL * final_sigma**2
+    final.noise_var, final.step_sigmas = final_sigma**2, FINAL_STEP_SIGMAS
+    trial = final.fit(trial.params, rtol=1e-12, reuse_jacobian=True)
     trial.start = start
+    cov, ok = _covariance(trial, final.n)
+    if final is not fitter:
+        # Quality figures (residuals, R^2, AIC/BIC) always refer to the data as given, so
+        # that fits of one spectrum stay comparable however their final fit was binned.
+        full = fitter.model(trial.model.n_peaks)
+        trial.residual = full.evaluate(trial.params) - fitter.y
+        trial.cost = float(trial.residual @ trial.residual)
+        trial.model = full
+        trial.bic = fitter.criterion(trial.cost, full.n_params, np.log(fitter.n))
     if trial.model.n_peaks == 0:
         flags.append("no_peaks")
-    return _finish(fitter, trial, sigma, flags)
+    return _finish(fitter, trial, sigma, flags, cov, ok)
+
+
+MAX_EDGES = 2
+EDGE_GRID_PER_SPAN = 40  # starting edges are looked for every span/40 nm, that wide
+
+
+def _edge_start(fitter: _Fitter, m: int) -> np.ndarray:
+    """Starting rows (centre, height, width) of ``m`` edges, strongest first.
+
+    A scan over edge positions on a grid: the matched-filter peak candidates (as Gaussians) and
+    the baseline terms are projected out of the data and of every grid edge, and the edge that
+    explains most of what is left (largest drop in the residual sum of squares, with a positive
+    height) is taken; the next edge is looked for away from it. One least-squares solve with a
+    right-hand side per grid edge, no iterative fit.
+    """
+    x, y = fitter.x, fitter.y
+    span = float(x[-1] - x[0])
+    width = max(span / EDGE_GRID_PER_SPAN, fitter.min_fwhm / 2.0)
+    grid = np.arange(x[0] + width, x[-1] - width / 2.0, width)
+    rows = np.zeros((m, EDGE_STRIDE))
+    rows[:, 0], rows[:, 2] = float(x[0]), width  # no step in the data: a flat edge at the end
+    if grid.size == 0:
+        return rows
+    v = np.clip((x[:, None] - grid[None, :]) / width, -EDGE_CLIP, EDGE_CLIP)
+    steps = 1.0 / (1.0 + np.exp(v))
+    sigma = noise_sigma(y) or 1e-12 * (float(np.ptp(y)) or 1.0)
+    cands = find_candidates(x, y, sigma, fitter.min_fwhm, fitter.max_fwhm, False, limit=6)
+    peaks = [np.exp(-FOUR_LN2 * ((x - c.centre_nm) / c.fwhm_nm) ** 2) for c in cands]
+    known = np.column_stack([*peaks, fitter.model(0).basis])
+    # Residuals of the data and of each grid edge after the peaks and the baseline.
+    q, _ = np.linalg.qr(known)
+    both = np.column_stack([y, steps])
+    both -= q @ (q.T @ both)
+    r, s = both[:, 0], both[:, 1:]
+    norm = (s * s).sum(axis=0)
+    norm[norm <= 0] = np.inf
+    proj = (s.T @ r) / norm  # height each edge would get
+    gain = proj * proj * norm
+    gain[proj <= 0] = 0.0  # edges fall to the red: a negative height is not an edge
+    for j in range(m):
+        i = int(np.argmax(gain))
+        if gain[i] <= 0:
+            break
+        rows[j] = (float(grid[i]), float(proj[i]), width)
+        gain[max(i - 2, 0) : i + 3] = 0.0
+    return rows
 
 
 SELECT_POINTS = 256  # model selection works on about this many binned points
@@ -465,12 +589,40 @@ FINAL_COST_TOL = 1e-4
 # uncertainties (see solver.levenberg_marquardt): far below anything a BIC comparison or a
 # reported value can resolve.
 SELECT_STEP_SIGMAS = 0.05
-FINAL_STEP_SIGMAS = 0.01
+FINAL_STEP_SIGMAS = 0.25
 
 
-def _binned(fitter: _Fitter, sigma: float) -> tuple[_Fitter, float]:
-    """A fitter on ``SELECT_POINTS``-ish bin averages (same span) and its noise sigma."""
-    factor = fitter.n // SELECT_POINTS
+# The final fit may run on bin averages when that cannot matter: averaging f samples of step
+# dx widens a Gaussian of FWHM w as if by a curvature error of about 0.23 (f dx / w)^2 of its
+# height h (centres stay unbiased). Binning is used only while that stays under this share of
+# the binned noise sigma / sqrt(f), i.e. far inside every parameter's uncertainty; it halves to
+# quarters the cost of a long spectrum's final fit, and noiseless data are never binned.
+FINAL_BIN_BIAS = 0.05
+
+
+def _final_fitter(fitter: _Fitter, sigma: float, trial: _Trial) -> tuple[_Fitter, float]:
+    """The fitter for the final fit: the full data, or bin averages far finer than any peak."""
+    model = trial.model
+    if model.n_peaks == 0:
+        return fitter, sigma
+    peaks = trial.params[: model.n_peak_params].reshape(model.n_peaks, model.stride)
+    w_steps = float(np.min(peaks[:, 2])) * (fitter.n - 1) / (fitter.x[-1] - fitter.x[0])
+    snr = float(np.max(np.abs(peaks[:, 1]))) / sigma
+    # 0.23 f^2 (dx/w)^2 h <= FINAL_BIN_BIAS sigma / sqrt(f), solved for f.
+    factor = int((FINAL_BIN_BIAS / 0.23 * w_steps**2 / max(snr, 1e-12)) ** 0.4)
+    factor = min(factor, fitter.n // SELECT_POINTS)
+    if factor < 2:
+        return fitter, sigma
+    return _binned(fitter, sigma, factor, fitter.max_iter)
+
+
+def _binned(
+    fitter: _Fitter, sigma: float, factor: int | None = None, max_iter: int = SELECT_MAX_ITER
+) -> tuple[_Fitter, float]:
+    """A fitter on bin averages of ``factor`` points (default: about ``SELECT_POINTS`` bins,
+    same span) and its noise sigma; its fits get at most ``max_iter`` iterations."""
+    if factor is None:
+        factor = fitter.n // SELECT_POINTS
     if factor < 2:
         # Short spectra are selected on the data itself, but with the same iteration cap: a
         # misspecified model (e.g. Gaussians standing in for a band-edge continuum) otherwise
@@ -492,16 +644,22 @@ def _binned(fitter: _Fitter, sigma: float) -> tuple[_Fitter, float]:
         fitter.signed,
         fitter.min_fwhm,
         fitter.max_fwhm,
-        min(fitter.max_iter, SELECT_MAX_ITER),
+        min(fitter.max_iter, max_iter),
         span=fitter.span,
+        n_edges=fitter.n_edges,
     )
+    coarse.edge_rows = fitter.edge_rows.copy()
     coarse.y_range = fitter.y_range
     return coarse, sigma / np.sqrt(factor)
 
 
 def _baseline_only(fitter: _Fitter) -> np.ndarray:
     p = fitter.linear_start(np.zeros((0, 4)))
-    return p if p is not None else np.zeros(fitter.order + 1 + int(fitter.scattering))
+    if p is not None:
+        return p
+    p = np.zeros(EDGE_STRIDE * fitter.n_edges + fitter.order + 1 + int(fitter.scattering))
+    p[: EDGE_STRIDE * fitter.n_edges] = fitter.edge_rows.ravel()
+    return p
 
 
 def _start(fitter: _Fitter, rows: np.ndarray) -> _Trial:
@@ -543,6 +701,7 @@ def _forward(
             fitter.max_fwhm,
             fitter.signed,
             z_min=z_min if k_exact is None else 0.0,
+            limit=FIRST_TRIES + 6,  # a few spare for the side lobes dropped in signed mode
         )
         if cands:
             # The first pick decides the basin the rest is built in (a valley between two
@@ -632,11 +791,92 @@ def _one_sided(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float, sign
     p = found.params.copy()
     m = found.model
     p[1 : m.n_peak_params : m.stride] *= sign
-    p[m.n_peak_params :] *= sign
+    p[m.base_start :] *= sign
     return _forward(fitter, sigma, max_peaks, z_min, None, trial=fitter.fit(p))
 
 
+SCREEN_T = 5.0  # linear t-statistic a candidate's height needs to survive the screen
+
+
+def _all_candidates(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float) -> _Trial | None:
+    """Every candidate at once, screened by a linear fit, then one nonlinear fit.
+
+    The matched filter also answers valleys between peaks and baseline curvature (as broad
+    peaks of the other sign). With all candidates' profiles and the baseline in one linear
+    least-squares design, such impostors get heights that are insignificant or of the wrong
+    sign, so they are dropped (weakest first, re-solving each time) before any nonlinear work.
+    """
+    cands = find_candidates(
+        fitter.x,
+        fitter.y,
+        sigma,
+        fitter.min_fwhm,
+        fitter.max_fwhm,
+        fitter.signed,
+        z_min=z_min,
+        limit=2 * max_peaks + 4,
+    )
+    if not cands:
+        return None
+    rows = _candidate_rows(cands[: max_peaks + 3])
+    signs = rows[:, 1].copy()
+    pv = fitter.shape == "pseudo_voigt"
+    while rows.shape[0]:
+        k = rows.shape[0]
+        d = fitter.x[None, :] - rows[:, 0:1]
+        d2w = (d * d) / (rows[:, 2:3] ** 2)
+        # A pseudo-Voigt is linear in its Gaussian and Lorentzian parts: with both as columns
+        # the screen fits each candidate's tail shape too, so a tail misfit does not pass for
+        # an extra peak.
+        if fitter.shape == "lorentzian":
+            cols = [1.0 / (1.0 + 4.0 * d2w)]
+        elif pv:
+            cols = [np.exp(-FOUR_LN2 * d2w), 1.0 / (1.0 + 4.0 * d2w)]
+        else:
+            cols = [np.exp(-FOUR_LN2 * d2w)]
+        base_cols = [fitter.model(0).basis]
+        if fitter.n_edges:
+            e = fitter.edge_rows
+            v = np.clip((fitter.x[:, None] - e[None, :, 0]) / e[None, :, 2], -EDGE_CLIP, EDGE_CLIP)
+            base_cols.insert(0, 1.0 / (1.0 + np.exp(v)))
+        design = np.column_stack([*(c.T for c in cols), *base_cols])
+        gram = design.T @ design
+        inv = spd_inverse(gram)
+        if inv is None:
+            t = np.zeros(k)
+        else:
+            coef = inv @ (design.T @ fitter.y)
+            r = design @ coef - fitter.y
+            # Misfit of the rough starting shapes counts as noise here: a component that only
+            # soaks up another peak's shape error is not a peak.
+            s_eff = max(sigma, float(np.sqrt((r @ r) / max(fitter.n - coef.size, 1))))
+            dg = np.diag(inv)
+            h = coef[:k].copy()
+            var = dg[:k].copy()
+            if pv:
+                h += coef[k : 2 * k]
+                var += dg[k : 2 * k] + 2.0 * np.diag(inv[:k, k : 2 * k])
+            t = h * signs / (s_eff * np.sqrt(np.maximum(var, 1e-300)))
+        j = int(np.argmin(t))
+        if t[j] >= SCREEN_T and k <= max_peaks:
+            break
+        rows = np.delete(rows, j, axis=0)
+        signs = np.delete(signs, j)
+    if rows.shape[0] == 0:
+        return None
+    return _start(fitter, rows)
+
+
 def _select(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float) -> _Trial:
+    first = _all_candidates(fitter, sigma, max_peaks, z_min)
+    if first is not None and np.isfinite(first.bic):
+        trial = _prune(fitter, first)
+        n0 = trial.model.n_peaks
+        trial = _forward(fitter, sigma, max_peaks, z_min, None, trial=trial)
+        if trial.model.n_peaks != n0:
+            trial = _prune(fitter, trial)
+        if not _misfit(fitter, trial, sigma):
+            return trial
     trial = _prune(fitter, _forward(fitter, sigma, max_peaks, z_min, None))
     if fitter.signed and _misfit(fitter, trial, sigma):
         for sign in (1.0, -1.0):
@@ -646,10 +886,19 @@ def _select(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float) -> _Tri
     return trial
 
 
-def _finish(fitter: _Fitter, trial: _Trial, sigma: float, flags: list[str]) -> PeakFit:
+def _finish(
+    fitter: _Fitter,
+    trial: _Trial,
+    sigma: float,
+    flags: list[str],
+    cov: np.ndarray | None = None,
+    ok: bool = True,
+) -> PeakFit:
+    """The reported fit; ``cov`` is the parameter covariance (default: from ``trial``)."""
     n = fitter.n
     model = trial.model
-    cov, ok = _covariance(trial, n)
+    if cov is None:
+        cov, ok = _covariance(trial, n)
     if not ok:
         flags.append("ill_conditioned")
     if not trial.converged:
@@ -694,6 +943,19 @@ def _finish(fitter: _Fitter, trial: _Trial, sigma: float, flags: list[str]) -> P
         )
     order = np.argsort([p.centre_nm for p in peaks])
     peaks = [peaks[i] for i in order]
+    edges = []
+    for j, (c, h, w) in enumerate(model.edges(trial.params)):
+        i = model.n_peak_params + EDGE_STRIDE * j
+        edges.append(
+            Edge(
+                centre_nm=float(c),
+                height=float(h),
+                width_nm=float(w),
+                centre_err=float(err[i]),
+                height_err=float(err[i + 1]),
+                width_err=float(err[i + 2]),
+            )
+        )
     rss = trial.cost
     tss = float(np.sum((fitter.y - fitter.y.mean()) ** 2))
     dof = max(n - model.n_params, 1)
@@ -721,6 +983,7 @@ def _finish(fitter: _Fitter, trial: _Trial, sigma: float, flags: list[str]) -> P
         params=trial.params,
         covariance=cov,
         start_params=trial.start,
+        edges=sorted(edges, key=lambda e: e.centre_nm),
     )
 
 

@@ -136,7 +136,10 @@ class _Context:
         if key not in self.cache:
             exc = self.absorption()["exciton_nm"]
             wl, cd = self._get("cd", "wavelength_nm", "cd_mdeg")
-            feats = cd_features(wl, cd, exc, window_nm=window_nm, where="spectra.cd")
+            absorbance = self.spectra["cd"].get("absorbance")
+            feats = cd_features(
+                wl, cd, exc, window_nm=window_nm, where="spectra.cd", absorbance=absorbance
+            )
             self.cache[key] = self._detector_flags("cd", feats)
         return self.cache[key]
 

