@@ -36,10 +36,8 @@ def saturation_flags(values: np.ndarray, saturation_limit: float | None) -> list
         return ["saturated"]
     at_top = np.isclose(values, top, rtol=0.0, atol=1e-12 * max(abs(top), 1.0))
     # Longest run of consecutive samples at the maximum: noise never repeats a float exactly.
-    run = best = 0
-    for flag in at_top:
-        run = run + 1 if flag else 0
-        best = max(best, run)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], at_top.view(np.int8), [0]))))
+    best = int((edges[1::2] - edges[0::2]).max()) if edges.size else 0
     return ["saturated"] if best >= SATURATION_RUN and np.ptp(values) > 0 else []
 
 

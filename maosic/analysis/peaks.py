@@ -292,11 +292,18 @@ class _Fitter:
             edges[:] = self.edge_rows
             cols.append(model.edge_profiles(p))
         design = np.column_stack([*cols, model.basis])
-        gram = design.T @ design
-        ridge = gram + 1e-12 * np.trace(gram) * np.eye(gram.shape[0])
-        _, coef, info = dposv(ridge, design.T @ self.y)
-        if info != 0:
+        coef = _solve_normal(design, self.y)
+        if coef is None:
             return None
+        if not self.signed and (coef[:k] < 0.0).any():
+            # A negative height is held at zero and the rest solved again without it, so the
+            # start is never worse than leaving that peak out.
+            keep = np.flatnonzero(np.concatenate([coef[:k] >= 0.0, np.ones(coef.size - k, bool)]))
+            sub = _solve_normal(design[:, keep], self.y)
+            if sub is None:
+                return None
+            coef = np.zeros_like(coef)
+            coef[keep] = sub
         blk[:, 1] = coef[:k] if self.signed else np.maximum(coef[:k], 0.0)
         if m:
             edges[:, 1] = np.maximum(coef[k : k + m], 0.0)
@@ -357,6 +364,14 @@ class _Fitter:
 
 
 SHAPE_STRIDE = {"gaussian": 3, "lorentzian": 3, "pseudo_voigt": 4}
+
+
+def _solve_normal(design: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Least-squares coefficients by a (lightly ridged) Cholesky solve, None if singular."""
+    gram = design.T @ design
+    ridge = gram + 1e-12 * np.trace(gram) * np.eye(gram.shape[0])
+    _, coef, info = dposv(ridge, design.T @ y)
+    return coef if info == 0 else None
 DEGENERATE_GAP = 0.25  # peaks closer than this many FWHM cannot be told apart
 
 
@@ -588,7 +603,7 @@ FINAL_COST_TOL = 1e-4
 # Fits also stop once a step moves every parameter by less than this many of its own one-sigma
 # uncertainties (see solver.levenberg_marquardt): far below anything a BIC comparison or a
 # reported value can resolve.
-SELECT_STEP_SIGMAS = 0.05
+SELECT_STEP_SIGMAS = 0.2
 FINAL_STEP_SIGMAS = 0.25
 
 
@@ -819,52 +834,98 @@ def _all_candidates(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float)
     if not cands:
         return None
     rows = _candidate_rows(cands[: max_peaks + 3])
-    signs = rows[:, 1].copy()
-    pv = fitter.shape == "pseudo_voigt"
-    while rows.shape[0]:
-        k = rows.shape[0]
-        d = fitter.x[None, :] - rows[:, 0:1]
-        d2w = (d * d) / (rows[:, 2:3] ** 2)
-        # A pseudo-Voigt is linear in its Gaussian and Lorentzian parts: with both as columns
-        # the screen fits each candidate's tail shape too, so a tail misfit does not pass for
-        # an extra peak.
-        if fitter.shape == "lorentzian":
-            cols = [1.0 / (1.0 + 4.0 * d2w)]
-        elif pv:
-            cols = [np.exp(-FOUR_LN2 * d2w), 1.0 / (1.0 + 4.0 * d2w)]
-        else:
-            cols = [np.exp(-FOUR_LN2 * d2w)]
-        base_cols = [fitter.model(0).basis]
-        if fitter.n_edges:
-            e = fitter.edge_rows
-            v = np.clip((fitter.x[:, None] - e[None, :, 0]) / e[None, :, 2], -EDGE_CLIP, EDGE_CLIP)
-            base_cols.insert(0, 1.0 / (1.0 + np.exp(v)))
-        design = np.column_stack([*(c.T for c in cols), *base_cols])
-        gram = design.T @ design
-        inv = spd_inverse(gram)
-        if inv is None:
-            t = np.zeros(k)
-        else:
-            coef = inv @ (design.T @ fitter.y)
-            r = design @ coef - fitter.y
-            # Misfit of the rough starting shapes counts as noise here: a component that only
-            # soaks up another peak's shape error is not a peak.
-            s_eff = max(sigma, float(np.sqrt((r @ r) / max(fitter.n - coef.size, 1))))
-            dg = np.diag(inv)
-            h = coef[:k].copy()
-            var = dg[:k].copy()
-            if pv:
-                h += coef[k : 2 * k]
-                var += dg[k : 2 * k] + 2.0 * np.diag(inv[:k, k : 2 * k])
-            t = h * signs / (s_eff * np.sqrt(np.maximum(var, 1e-300)))
-        j = int(np.argmin(t))
-        if t[j] >= SCREEN_T and k <= max_peaks:
-            break
-        rows = np.delete(rows, j, axis=0)
-        signs = np.delete(signs, j)
-    if rows.shape[0] == 0:
+    keep = _screen(fitter, rows, sigma, max_peaks)
+    if keep is None:
         return None
-    return _start(fitter, rows)
+    return _start(fitter, keep)
+
+
+def _screen(
+    fitter: _Fitter, rows: np.ndarray, sigma: float, max_peaks: int
+) -> np.ndarray | None:
+    """The candidate rows that survive the linear screen (see :func:`_all_candidates`).
+
+    One least-squares solve with every candidate; then the weakest is dropped while any is
+    below ``SCREEN_T`` (or there are more than ``max_peaks``), by downdating the inverse normal
+    matrix instead of solving again: each drop costs a few tiny matrix products.
+    """
+    k = rows.shape[0]
+    d = fitter.x[None, :] - rows[:, 0:1]
+    d2w = (d * d) / (rows[:, 2:3] ** 2)
+    # A pseudo-Voigt is linear in its Gaussian and Lorentzian parts: with both as columns the
+    # screen fits each candidate's tail shape too, so a tail misfit does not pass for a peak.
+    pv = fitter.shape == "pseudo_voigt"
+    if fitter.shape == "lorentzian":
+        cols = [1.0 / (1.0 + 4.0 * d2w)]
+    elif pv:
+        cols = [np.exp(-FOUR_LN2 * d2w), 1.0 / (1.0 + 4.0 * d2w)]
+    else:
+        cols = [np.exp(-FOUR_LN2 * d2w)]
+    base_cols = [fitter.model(0).basis]
+    if fitter.n_edges:
+        e = fitter.edge_rows
+        v = np.clip((fitter.x[:, None] - e[None, :, 0]) / e[None, :, 2], -EDGE_CLIP, EDGE_CLIP)
+        base_cols.insert(0, 1.0 / (1.0 + np.exp(v)))
+    design = np.column_stack([*(c.T for c in cols), *base_cols])
+    inv = spd_inverse(design.T @ design)
+    if inv is None:
+        return None
+    coef = inv @ (design.T @ fitter.y)
+    r = design @ coef - fitter.y
+    rss = float(r @ r)
+    n_cols = coef.size
+    # Columns of each candidate (its Gaussian, and its Lorentzian for a pseudo-Voigt); the
+    # loop works on plain lists of column positions, numpy's index helpers cost more than the
+    # arithmetic at this size.
+    width = 2 if pv else 1
+    cols_of = {j: [j, j + k][:width] for j in range(k)}
+    order = list(range(n_cols))  # column held at each position of inv / coef
+    alive = list(range(k))
+    while alive:
+        # Misfit of the rough starting shapes counts as noise here: a component that only
+        # soaks up another peak's shape error is not a peak.
+        s_eff = max(sigma, np.sqrt(rss / max(fitter.n - len(order), 1)))
+        pos = {c: i for i, c in enumerate(order)}
+        blocks = [[pos[c] for c in cols_of[j]] for j in alive]
+        if pv:
+            b0 = [b[0] for b in blocks]
+            b1 = [b[1] for b in blocks]
+            h = coef[b0] + coef[b1]
+            var = inv[b0, b0] + inv[b1, b1] + 2.0 * inv[b0, b1]
+        else:
+            b0 = [b[0] for b in blocks]
+            h, var = coef[b0], inv[b0, b0]
+        t = h * rows[alive, 1] / (s_eff * np.sqrt(np.maximum(var, 1e-300)))
+        a = int(np.argmin(t))
+        if t[a] >= SCREEN_T and len(alive) <= max_peaks:
+            break
+        # Drop candidate alive[a]: Schur-complement downdate of the inverse and the solution.
+        b = blocks[a]
+        rest = [i for i in range(len(order)) if i not in b]
+        sbb = inv[b][:, b]
+        srb = inv[rest][:, b]
+        try:
+            w = np.linalg.solve(sbb, coef[b])
+            inv = inv[rest][:, rest] - srb @ np.linalg.solve(sbb, srb.T)
+        except np.linalg.LinAlgError:
+            return None
+        rss += float(coef[b] @ w)
+        coef = coef[rest] - srb @ w
+        order = [order[i] for i in rest]
+        del alive[a]
+    if not alive:
+        # Nothing passes while something large is left unmodelled (a misfit inflates s_eff):
+        # start from the strongest candidate alone and let the fits decide.
+        return rows[:1].copy()
+    out = rows[alive].copy()
+    if pv:
+        # The Gaussian/Lorentzian split of each surviving height is its starting eta.
+        pos = {c: i for i, c in enumerate(order)}
+        for a, j in enumerate(alive):
+            g, lo = coef[pos[j]], coef[pos[j + k]]
+            eta = lo / (g + lo) if g + lo != 0 else ETA_START
+            out[a, 3] = min(max(float(eta), 0.0), 1.0) if np.isfinite(eta) else ETA_START
+    return out
 
 
 def _select(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float) -> _Trial:

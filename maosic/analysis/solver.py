@@ -132,7 +132,7 @@ def levenberg_marquardt(
                 elif not (done and reuse_jacobian):
                     r_new, jac = fun(x_new)
                 x, r, cost = x_new, r_new, cost_new
-                lam = max(lam * 0.2, 1e-12)
+                lam = max(lam * 0.5, 1e-12)
                 improved = True
                 converged = done
                 break

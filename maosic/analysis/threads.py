@@ -14,17 +14,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 try:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - optional speed-up only
-    threadpool_limits = None
+    ThreadpoolController = None
 
 _depth = 0
+# Finding the loaded BLAS libraries is the expensive part of threadpoolctl (~0.7 ms, more than
+# a whole small fit), so it is done once; numpy's and scipy's BLAS are loaded by then, since
+# the analyzer imports both before any fit runs.
+_controller = None
+
+
+def _limit_blas():  # type: ignore[no-untyped-def]
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 @contextmanager
 def single_threaded() -> Iterator[None]:
     global _depth
-    if threadpool_limits is None or _depth > 0:
+    if ThreadpoolController is None or _depth > 0:
         _depth += 1
         try:
             yield
@@ -33,7 +44,7 @@ def single_threaded() -> Iterator[None]:
         return
     _depth += 1
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _limit_blas():
             yield
     finally:
         _depth -= 1
