@@ -372,6 +372,8 @@ def _solve_normal(design: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     ridge = gram + 1e-12 * np.trace(gram) * np.eye(gram.shape[0])
     _, coef, info = dposv(ridge, design.T @ y)
     return coef if info == 0 else None
+
+
 DEGENERATE_GAP = 0.25  # peaks closer than this many FWHM cannot be told apart
 
 
@@ -840,9 +842,7 @@ def _all_candidates(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float)
     return _start(fitter, keep)
 
 
-def _screen(
-    fitter: _Fitter, rows: np.ndarray, sigma: float, max_peaks: int
-) -> np.ndarray | None:
+def _screen(fitter: _Fitter, rows: np.ndarray, sigma: float, max_peaks: int) -> np.ndarray | None:
     """The candidate rows that survive the linear screen (see :func:`_all_candidates`).
 
     One least-squares solve with every candidate; then the weakest is dropped while any is
