@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -401,8 +402,14 @@ def spd_inverse(a: np.ndarray) -> np.ndarray | None:
     inv, info = dpotri(chol, lower=0)
     if info != 0:
         return None
-    inv = np.triu(inv) + np.triu(inv, 1).T
-    return inv if np.all(np.isfinite(inv)) else None
+    lower = _lower_indices(inv.shape[0])
+    inv[lower] = inv.T[lower]  # LAPACK filled the upper triangle only
+    return inv if np.isfinite(inv).all() else None
+
+
+@lru_cache(maxsize=32)
+def _lower_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.tril_indices(n, -1)
 
 
 def _candidate_rows(cands: Sequence[Candidate]) -> np.ndarray:
@@ -854,77 +861,77 @@ def _screen(fitter: _Fitter, rows: np.ndarray, sigma: float, max_peaks: int) -> 
     d2w = (d * d) / (rows[:, 2:3] ** 2)
     # A pseudo-Voigt is linear in its Gaussian and Lorentzian parts: with both as columns the
     # screen fits each candidate's tail shape too, so a tail misfit does not pass for a peak.
-    pv = fitter.shape == "pseudo_voigt"
     if fitter.shape == "lorentzian":
-        cols = [1.0 / (1.0 + 4.0 * d2w)]
-    elif pv:
-        cols = [np.exp(-FOUR_LN2 * d2w), 1.0 / (1.0 + 4.0 * d2w)]
+        profiles = 1.0 / (1.0 + 4.0 * d2w)
+    elif fitter.shape == "pseudo_voigt":
+        # Candidate-major columns (G_1, L_1, G_2, L_2, ...): a candidate's block stays
+        # contiguous as others are dropped.
+        profiles = np.empty((2 * k, fitter.n))
+        np.exp(-FOUR_LN2 * d2w, out=profiles[0::2])
+        profiles[1::2] = 1.0 / (1.0 + 4.0 * d2w)
     else:
-        cols = [np.exp(-FOUR_LN2 * d2w)]
+        profiles = np.exp(-FOUR_LN2 * d2w)
+    w = profiles.shape[0] // k  # columns per candidate
     base_cols = [fitter.model(0).basis]
     if fitter.n_edges:
         e = fitter.edge_rows
         v = np.clip((fitter.x[:, None] - e[None, :, 0]) / e[None, :, 2], -EDGE_CLIP, EDGE_CLIP)
         base_cols.insert(0, 1.0 / (1.0 + np.exp(v)))
-    design = np.column_stack([*(c.T for c in cols), *base_cols])
+    design = np.hstack([profiles.T, *base_cols])
     inv = spd_inverse(design.T @ design)
     if inv is None:
         return None
     coef = inv @ (design.T @ fitter.y)
     r = design @ coef - fitter.y
     rss = float(r @ r)
-    n_cols = coef.size
-    # Columns of each candidate (its Gaussian, and its Lorentzian for a pseudo-Voigt); the
-    # loop works on plain lists of column positions, numpy's index helpers cost more than the
-    # arithmetic at this size.
-    width = 2 if pv else 1
-    cols_of = {j: [j, j + k][:width] for j in range(k)}
-    order = list(range(n_cols))  # column held at each position of inv / coef
-    alive = list(range(k))
-    while alive:
+    alive = np.arange(k)
+    signs = rows[:, 1]
+    while alive.size:
+        m = alive.size
         # Misfit of the rough starting shapes counts as noise here: a component that only
         # soaks up another peak's shape error is not a peak.
-        s_eff = max(sigma, np.sqrt(rss / max(fitter.n - len(order), 1)))
-        pos = {c: i for i, c in enumerate(order)}
-        blocks = [[pos[c] for c in cols_of[j]] for j in alive]
-        if pv:
-            b0 = [b[0] for b in blocks]
-            b1 = [b[1] for b in blocks]
-            h = coef[b0] + coef[b1]
-            var = inv[b0, b0] + inv[b1, b1] + 2.0 * inv[b0, b1]
+        s_eff = max(sigma, float(np.sqrt(rss / max(fitter.n - coef.size, 1))))
+        diag = inv.diagonal()
+        if w == 2:
+            h = coef[0 : 2 * m : 2] + coef[1 : 2 * m : 2]
+            var = diag[0 : 2 * m : 2] + diag[1 : 2 * m : 2] + 2.0 * inv.diagonal(1)[0 : 2 * m : 2]
         else:
-            b0 = [b[0] for b in blocks]
-            h, var = coef[b0], inv[b0, b0]
-        t = h * rows[alive, 1] / (s_eff * np.sqrt(np.maximum(var, 1e-300)))
+            h, var = coef[:m], diag[:m]
+        t = h * signs[alive] / (s_eff * np.sqrt(np.maximum(var, 1e-300)))
         a = int(np.argmin(t))
-        if t[a] >= SCREEN_T and len(alive) <= max_peaks:
+        if t[a] >= SCREEN_T and m <= max_peaks:
             break
-        # Drop candidate alive[a]: Schur-complement downdate of the inverse and the solution.
-        b = blocks[a]
-        rest = [i for i in range(len(order)) if i not in b]
-        sbb = inv[b][:, b]
-        srb = inv[rest][:, b]
-        try:
-            w = np.linalg.solve(sbb, coef[b])
-            inv = inv[rest][:, rest] - srb @ np.linalg.solve(sbb, srb.T)
-        except np.linalg.LinAlgError:
-            return None
-        rss += float(coef[b] @ w)
-        coef = coef[rest] - srb @ w
-        order = [order[i] for i in rest]
-        del alive[a]
-    if not alive:
+        # Drop candidate a: Schur-complement downdate of the inverse and of the solution.
+        b = slice(w * a, w * a + w)
+        rest = np.delete(np.arange(coef.size), np.arange(w * a, w * a + w))
+        sbb = inv[b, b]
+        srb = inv[rest, b]
+        if w == 2:
+            det = sbb[0, 0] * sbb[1, 1] - sbb[0, 1] * sbb[1, 0]
+            if not det > 0:
+                return None
+            sbb_inv = np.array([[sbb[1, 1], -sbb[0, 1]], [-sbb[1, 0], sbb[0, 0]]]) / det
+        else:
+            if not sbb[0, 0] > 0:
+                return None
+            sbb_inv = 1.0 / sbb
+        wb = sbb_inv @ coef[b]
+        rss += float(coef[b] @ wb)
+        coef = coef[rest] - srb @ wb
+        inv = inv[np.ix_(rest, rest)] - srb @ sbb_inv @ srb.T
+        alive = np.delete(alive, a)
+    if not alive.size:
         # Nothing passes while something large is left unmodelled (a misfit inflates s_eff):
         # start from the strongest candidate alone and let the fits decide.
         return rows[:1].copy()
     out = rows[alive].copy()
-    if pv:
+    if w == 2:
         # The Gaussian/Lorentzian split of each surviving height is its starting eta.
-        pos = {c: i for i, c in enumerate(order)}
-        for a, j in enumerate(alive):
-            g, lo = coef[pos[j]], coef[pos[j + k]]
-            eta = lo / (g + lo) if g + lo != 0 else ETA_START
-            out[a, 3] = min(max(float(eta), 0.0), 1.0) if np.isfinite(eta) else ETA_START
+        m = alive.size
+        g, lo = coef[0 : 2 * m : 2], coef[1 : 2 * m : 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eta = lo / (g + lo)
+        out[:, 3] = np.where(np.isfinite(eta), np.clip(eta, 0.0, 1.0), ETA_START)
     return out
 
 
