@@ -12,18 +12,21 @@ the experiment is redone, nothing is stored twice and nothing is lost.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import compute_reward
+from maosic.batching import group_calls
 from maosic.db.crypto import LogCipher
 from maosic.db.models import (
     Experiment,
@@ -51,6 +54,7 @@ from maosic.language.config import ReactionConfig, load_config
 from maosic.language.errors import LanguageError
 from maosic.optimize.base import Optimizer
 from maosic.optimize.registry import make_optimizer, restore_optimizer
+from maosic.phases import ExperimentTiming, Stopwatch
 from maosic.resources import LabNotReady, ResourceProblem, check_resources
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,14 @@ SPECTRUM_UNITS: dict[str, tuple[str, str]] = {
 # Feature name suffix -> unit, so the features table says what each number is.
 FEATURE_UNITS: dict[str, str] = {"_nm": "nm", "_mdeg": "mdeg", "_pct": "%", "_od": "OD"}
 DB_RETRIES = 8  # about two minutes of backoff: long enough for a database restart
+# The per-experiment writes go to the tables, not through the ORM's unit of work: the rows are
+# new or updated by key, nothing is read back, and the ORM's bookkeeping cost more than the SQL.
+EXPERIMENTS = Experiment.__table__
+SPECTRA = Spectrum.__table__
+PEAK_FITS = PeakFit.__table__
+FEATURES = Feature.__table__
+HARDWARE_COMMANDS = HardwareCommand.__table__
+REQUESTS = Request.__table__
 
 
 class CampaignPaused(RuntimeError):
@@ -92,6 +104,8 @@ class CampaignContext:
     worker: str = "worker"
     heartbeat_s: float = 10.0
     should_stop: Callable[[], bool] = field(default=lambda: False)
+    # Called with each stored experiment's phase timings (the campaign benchmark prints them).
+    on_timing: Callable[[ExperimentTiming], None] | None = None
 
 
 DEFAULT_METRIC = "max_abs_cd_at_exciton"  # the paper's: -|CD| at the first exciton peak is the loss
@@ -111,6 +125,7 @@ class Campaign:
         self._calls: list[CallRecord] = []
         self._client = ctx.client_factory(self._calls.append)
         self._step_written = 0.0
+        self._watch = Stopwatch()
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -140,22 +155,38 @@ class Campaign:
         goal = target.get("goal")
         patience = target.get("patience")
         ran = 0
+        watch = self._watch
         while True:
-            stop = self._stop_reason(budget, goal, patience)
+            watch.restart()
+            round_trips = self._client.round_trips
+            with watch.phase("stop check"):
+                stop = self._stop_reason(budget, goal, patience)
             if stop is not None:
                 status, reason = stop
                 return self._finish(status, reason, ran)
             if self.ctx.should_stop():
                 return self._pause("the core is shutting down; the request resumes at restart", ran)
-            point = optimizer.ask(1)[0]
-            number = self._begin_experiment(point)
+            with watch.phase("ask"):
+                point = optimizer.ask(1)[0]
+            with watch.phase("begin"):
+                number, experiment_id = self._begin_experiment(point)
             try:
                 result = self._execute(program, point, target)
             except CampaignPaused as exc:
-                self._abort_experiment(number, str(exc))
+                self._abort_experiment(experiment_id, str(exc))
                 return self._pause(str(exc), ran)
-            self._store(number, point, result, optimizer)
+            self._store(number, experiment_id, point, result, optimizer)
             ran += 1
+            if self.ctx.on_timing is not None:
+                self.ctx.on_timing(
+                    ExperimentTiming(
+                        number=number,
+                        phases_ms=dict(watch.phases_ms),
+                        total_ms=watch.elapsed_ms(),
+                        round_trips=self._client.round_trips - round_trips,
+                        calls=[(c.method, c.duration_ms) for c in self._calls],
+                    )
+                )
 
     def _prepare(self) -> tuple[ReactionConfig, Program, dict[str, Any], int, Optimizer]:
         with self._tx() as session:
@@ -225,32 +256,45 @@ class Campaign:
     def _stop_reason(
         self, budget: int, goal: float | None, patience: int | None
     ) -> tuple[RequestStatus, str] | None:
-        def read(session: Session) -> tuple[bool, list, float | None]:
-            request = session.get(Request, self.request_id)
-            counted = (ExperimentStatus.DONE, ExperimentStatus.FAILED)
-            found = session.execute(
-                select(Experiment.status, Experiment.reward)
-                .where(Experiment.request_id == self.request_id, Experiment.status.in_(counted))
-                .order_by(Experiment.number)
-            ).all()
-            return request.cancel_requested, found, request.best_reward
+        def read(session: Session) -> tuple[bool, int, list[float | None], float | None]:
+            # Two columns, not the whole row: the optimizer state in it grows every experiment.
+            cancel, best = session.execute(
+                select(Request.cancel_requested, Request.best_reward).where(
+                    Request.id == self.request_id
+                )
+            ).one()
+            counted = (
+                Experiment.request_id == self.request_id,
+                Experiment.status.in_((ExperimentStatus.DONE, ExperimentStatus.FAILED)),
+            )
+            if not patience:  # a count will do; the rewards are needed only for patience
+                n = session.scalar(select(func.count()).select_from(Experiment).where(*counted))
+                return cancel, int(n or 0), [], best
+            rewards = list(
+                session.scalars(
+                    select(Experiment.reward).where(*counted).order_by(Experiment.number)
+                )
+            )
+            return cancel, len(rewards), rewards, best
 
-        cancel_requested, rows, best_hist = self._with_retries(read)
+        cancel_requested, n_counted, rewards, best_hist = self._with_retries(read)
         if cancel_requested:
             return RequestStatus.CANCELLED, "cancelled by the user"
         if goal is not None and best_hist is not None and best_hist >= float(goal):
             return RequestStatus.DONE, f"target reached: reward {best_hist:.4g} >= goal {goal}"
-        if len(rows) >= budget:
+        if n_counted >= budget:
             return RequestStatus.DONE, f"budget of {budget} experiments used"
         if patience:
-            scored = [(r, i) for i, (_, r) in enumerate(rows) if r is not None]
-            if scored and len(rows) - 1 - max(scored)[1] >= int(patience):
+            scored = [(r, i) for i, r in enumerate(rewards) if r is not None]
+            if scored and n_counted - 1 - max(scored)[1] >= int(patience):
                 return RequestStatus.DONE, f"no improvement in the last {patience} experiments"
         return None
 
     # -- one experiment -----------------------------------------------------------------------
-    def _begin_experiment(self, point: dict[str, float]) -> int:
-        def write(session: Session) -> int:
+    def _begin_experiment(self, point: dict[str, float]) -> tuple[int, int]:
+        """Write the experiment as running; its number in the campaign and its row id."""
+
+        def write(session: Session) -> tuple[int, int]:
             last = session.scalar(
                 select(Experiment.number)
                 .where(Experiment.request_id == self.request_id)
@@ -258,11 +302,21 @@ class Campaign:
                 .limit(1)
             )
             number = (last or 0) + 1
-            session.add(Experiment(request_id=self.request_id, number=number, params=point))
-            request = session.get(Request, self.request_id)
-            request.current_step = f"experiment {number}: starting at {_fmt(point)}"
-            request.heartbeat_at = utcnow()
-            return number
+            inserted = session.execute(
+                insert(EXPERIMENTS).values(
+                    request_id=self.request_id,
+                    number=number,
+                    params=point,
+                    status=ExperimentStatus.RUNNING,
+                    started_at=utcnow(),
+                )
+            )
+            self._update_request(
+                session,
+                current_step=f"experiment {number}: starting at {_fmt(point)}"[:255],
+                heartbeat_at=utcnow(),
+            )
+            return number, inserted.inserted_primary_key[0]
 
         return self._with_retries(write)
 
@@ -271,16 +325,34 @@ class Campaign:
         self._calls.clear()
         clock_start = None
         spectra: dict[str, dict[str, Any]] = {}
+        watch = self._watch
         try:
-            plan = program.plan(point)
-            clock_start = self._client.call("system.status").get("clock_s")
-            for step, call in enumerate(plan, start=1):
-                self._write_step(f"step {step}/{len(plan)}: {call['method']}")
-                result = self._client.call(call["method"], **call["params"])
-                for kind, _, key in SPECTRUM_METHODS.get(call["method"], ()):
-                    if key in result:
-                        spectra.setdefault(kind, result)
-            clock_end = self._client.call("system.status").get("clock_s")
+            with watch.phase("compile"):
+                plan = program.plan(point)
+                # The lab clock is read before the first and after the last step, in the same
+                # round trips as those steps (a status read may follow any call; see batching).
+                clock = {"method": "system.status", "params": {}}
+                round_trips = group_calls([clock, *plan, clock])
+            done = 0  # plan steps sent so far
+            clocks: list[float | None] = []
+            for group in round_trips:
+                steps = [call for call in group if call is not clock]
+                if steps:
+                    with watch.phase("progress"):
+                        self._write_step(f"step {done + 1}/{len(plan)}: {steps[0]['method']}")
+                with watch.phase("daemon"):
+                    results = self._client.call_batch(
+                        [(call["method"], call["params"]) for call in group]
+                    )
+                done += len(steps)
+                for call, result in zip(group, results, strict=True):
+                    if call is clock:
+                        clocks.append(result.get("clock_s"))
+                        continue
+                    for kind, _, key in SPECTRUM_METHODS.get(call["method"], ()):
+                        if key in result:
+                            spectra.setdefault(kind, result)
+            clock_start, clock_end = clocks[0], clocks[-1]
         except (HardwareUnreachable, HardwareLost) as exc:
             raise CampaignPaused(f"the hardware daemon went away: {exc}") from exc
         except HardwareError as exc:
@@ -294,7 +366,8 @@ class Campaign:
             }
         lab_time = (clock_end - clock_start) if clock_start is not None else None
         try:
-            reward = compute_reward(target, spectra)
+            with watch.phase("analysis"):
+                reward = compute_reward(target, spectra)
         except SpectrumError as exc:
             return {
                 "error": f"the spectra could not be analysed: {exc}",
@@ -304,71 +377,100 @@ class Campaign:
         return {"reward": reward, "spectra": spectra, "lab_time_s": lab_time}
 
     def _store(
-        self, number: int, point: dict[str, float], result: dict, optimizer: Optimizer
+        self,
+        number: int,
+        experiment_id: int,
+        point: dict[str, float],
+        result: dict,
+        optimizer: Optimizer,
     ) -> None:
         reward = result.get("reward")
         loss = reward.loss if reward is not None else None
         uncertainty = reward.uncertainty if reward is not None else None
         # tell before the transaction so the checkpoint written with the result includes it; if
         # the commit fails the process restarts from the previous checkpoint and redoes the point.
-        optimizer.tell([point], [loss], [uncertainty] if uncertainty is not None else None)
-        state = optimizer.state()
-        calls = list(self._calls)
-
-        def write(session: Session) -> None:
-            exp = session.scalars(
-                select(Experiment).where(
-                    Experiment.request_id == self.request_id, Experiment.number == number
-                )
-            ).one()
-            exp.finished_at = utcnow()
-            exp.lab_time_s = result.get("lab_time_s")
-            if reward is None:
-                exp.status = ExperimentStatus.FAILED
-                exp.error = result.get("error")
-            else:
-                exp.status = ExperimentStatus.DONE
-                exp.reward, exp.loss, exp.reward_uncertainty = reward.value, loss, uncertainty
-            fits = reward.fits if reward is not None else {}
-            for kind, data in result.get("spectra", {}).items():
-                spectrum = _spectrum_row(kind, data)
-                exp.spectra.append(spectrum)
-                fit = fits.get(kind)
-                if fit is not None:
-                    spectrum.fits.append(_fit_row(fit))
-            if reward is not None:
-                for name, value in _flat_features(reward.features).items():
-                    exp.features.append(Feature(name=name, value=value, unit=_unit(name)))
-            for record in calls:
-                session.add(self._audit_row(record, exp.id))
-            request = session.get(Request, self.request_id)
-            request.optimizer_state = state
-            request.n_done = (request.n_done or 0) + 1
-            if reward is not None and (
-                request.best_reward is None or reward.value > request.best_reward
-            ):
-                request.best_reward, request.best_params = reward.value, point
-            request.current_step = (
-                f"experiment {number} done: reward {reward.value:.4g}"
-                if reward is not None
-                else f"experiment {number} failed: {result.get('error')}"
+        with self._watch.phase("tell"):
+            optimizer.tell([point], [loss], [uncertainty] if uncertainty is not None else None)
+        with self._watch.phase("checkpoint"):
+            state = optimizer.state()
+        # Statements, not loaded objects: loading the experiment would lazy-load its (empty)
+        # collections and loading the request its optimizer state, which grows every experiment.
+        values: dict[str, Any] = {"finished_at": utcnow(), "lab_time_s": result.get("lab_time_s")}
+        if reward is None:
+            values.update(status=ExperimentStatus.FAILED, error=result.get("error"))
+        else:
+            values.update(
+                status=ExperimentStatus.DONE,
+                reward=reward.value,
+                loss=loss,
+                reward_uncertainty=uncertainty,
             )
-            request.heartbeat_at = utcnow()
+        fits = reward.fits if reward is not None else {}
+        flat = _flat_features(reward.features) if reward is not None else {}
+        features = [
+            {
+                "experiment_id": experiment_id,
+                "name": name,
+                "value": _finite(value),
+                "unit": _unit(name),
+            }
+            for name, value in flat.items()
+        ]
+        with self._watch.phase("audit log"):
+            audit = [self._audit_values(record, experiment_id) for record in self._calls]
+        step = (
+            f"experiment {number} done: reward {reward.value:.4g}"
+            if reward is not None
+            else f"experiment {number} failed: {result.get('error')}"
+        )
 
-        self._with_retries(write)
-
-    def _abort_experiment(self, number: int, reason: str) -> None:
-        calls = list(self._calls)
+        spectra = [
+            (_spectrum_values(kind, data, experiment_id), fits.get(kind))
+            for kind, data in result.get("spectra", {}).items()
+        ]
 
         def write(session: Session) -> None:
-            exp = session.scalars(
-                select(Experiment).where(
-                    Experiment.request_id == self.request_id, Experiment.number == number
-                )
-            ).one()
-            exp.status, exp.error, exp.finished_at = ExperimentStatus.ABORTED, reason, utcnow()
-            for record in calls:
-                session.add(self._audit_row(record, exp.id))
+            session.execute(
+                update(EXPERIMENTS).where(EXPERIMENTS.c.id == experiment_id).values(**values)
+            )
+            peak_fits = []
+            for row, fit in spectra:
+                spectrum_id = session.execute(insert(SPECTRA).values(**row)).inserted_primary_key[0]
+                if fit is not None:
+                    peak_fits.append({**_fit_values(fit), "spectrum_id": spectrum_id})
+            if peak_fits:
+                session.execute(insert(PEAK_FITS), peak_fits)
+            if features:
+                session.execute(insert(FEATURES), features)
+            if audit:
+                session.execute(insert(HARDWARE_COMMANDS), audit)
+            best = session.scalar(
+                select(REQUESTS.c.best_reward).where(REQUESTS.c.id == self.request_id)
+            )
+            progress: dict[str, Any] = {
+                "optimizer_state": state,
+                "n_done": func.coalesce(REQUESTS.c.n_done, 0) + 1,
+                "current_step": step[:255],
+                "heartbeat_at": utcnow(),
+            }
+            if reward is not None and (best is None or reward.value > best):
+                progress.update(best_reward=reward.value, best_params=point)
+            self._update_request(session, **progress)
+
+        with self._watch.phase("store"):
+            self._with_retries(write)
+
+    def _abort_experiment(self, experiment_id: int, reason: str) -> None:
+        audit = [self._audit_values(record, experiment_id) for record in self._calls]
+
+        def write(session: Session) -> None:
+            session.execute(
+                update(EXPERIMENTS)
+                .where(EXPERIMENTS.c.id == experiment_id)
+                .values(status=ExperimentStatus.ABORTED, error=reason, finished_at=utcnow())
+            )
+            if audit:
+                session.execute(insert(HARDWARE_COMMANDS), audit)
 
         self._with_retries(write)
 
@@ -414,18 +516,23 @@ class Campaign:
         except OperationalError as exc:  # progress text is best effort; the result is not
             log.warning("could not write the current step: %s", exc.orig)
 
-    def _audit_row(self, record: CallRecord, experiment_id: int | None) -> HardwareCommand:
+    def _audit_values(self, record: CallRecord, experiment_id: int | None) -> dict[str, Any]:
+        """One audit log row, encrypted before the transaction opens so that it stays short."""
         result = record.result if record.error is None else {"error": record.error}
-        return HardwareCommand(
-            request_id=self.request_id,
-            experiment_id=experiment_id,
-            method=record.method,
-            ok=record.error is None,
-            error_code=record.error_code,
-            params_enc=self.ctx.cipher.encrypt_json(record.params),
-            result_enc=self.ctx.cipher.encrypt_json(result),
-            duration_ms=record.duration_ms,
-        )
+        return {
+            "request_id": self.request_id,
+            "experiment_id": experiment_id,
+            "method": record.method,
+            "ok": record.error is None,
+            "error_code": record.error_code,
+            "params_enc": self.ctx.cipher.encrypt_json(record.params),
+            "result_enc": self.ctx.cipher.encrypt_json(result),
+            "sent_at": datetime.fromtimestamp(record.sent_at, UTC).replace(tzinfo=None),
+            "duration_ms": record.duration_ms,
+        }
+
+    def _update_request(self, session: Session, **values: Any) -> None:
+        session.execute(update(REQUESTS).where(REQUESTS.c.id == self.request_id).values(**values))
 
     def _tx(self):
         return transaction(self.ctx.sessions)
@@ -469,35 +576,53 @@ class _Heartbeat:
                 log.warning("heartbeat failed: %s", exc.orig)
 
 
-def _spectrum_row(kind: str, data: dict[str, Any]) -> Spectrum:
+def _spectrum_values(kind: str, data: dict[str, Any], experiment_id: int) -> dict[str, Any]:
     unit, key = SPECTRUM_UNITS[kind]
     values = list(data.get(key, []))
-    return Spectrum(
-        kind=kind,
-        unit=unit,
-        n_points=len(values),
-        wavelength_nm=list(data.get("wavelength_nm", [])),
-        value=values,
-        saturated=bool(data.get("saturated", False)),
-    )
+    return {
+        "experiment_id": experiment_id,
+        "kind": kind,
+        "unit": unit,
+        "n_points": len(values),
+        "wavelength_nm": list(data.get("wavelength_nm", [])),
+        "value": values,
+        "saturated": bool(data.get("saturated", False)),
+        "created_at": utcnow(),
+    }
 
 
-def _fit_row(fit: Any) -> PeakFit:
+def _fit_values(fit: Any) -> dict[str, Any]:
     data = fit.to_dict() if hasattr(fit, "to_dict") else dict(fit)
-    return PeakFit(
-        shape=str(data.get("shape", "gaussian")),
-        n_peaks=len(data.get("peaks", [])),
-        peaks=data.get("peaks", []),
-        baseline={
-            "coefficients": list(data.get("baseline", [])),
-            "order": data.get("baseline_order"),
-            "scattering": bool(data.get("scattering", False)),
-            "span_nm": data.get("wavelength_range_nm"),
-        },
-        r2=data.get("r2"),
-        rmse=data.get("rmse"),
-        bic=data.get("bic"),
-    )
+    return {
+        "shape": str(data.get("shape", "gaussian")),
+        "n_peaks": len(data.get("peaks", [])),
+        "peaks": _finite(data.get("peaks", [])),
+        "baseline": _finite(
+            {
+                "coefficients": list(data.get("baseline", [])),
+                "order": data.get("baseline_order"),
+                "scattering": bool(data.get("scattering", False)),
+                "span_nm": data.get("wavelength_range_nm"),
+                # Absorption edges (the interband continuum) belong to the background.
+                "edges": list(data.get("edges", [])),
+            }
+        ),
+        "r2": _finite(data.get("r2")),
+        "rmse": _finite(data.get("rmse")),
+        "bic": _finite(data.get("bic")),
+    }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (a degenerate fit's statistics) made None: neither
+    JSON nor MySQL's FLOAT can hold them, and a failed insert would lose the experiment."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _flat_features(features: dict[str, Any]) -> dict[str, float | None]:

@@ -9,13 +9,22 @@ lost its answer (the daemon died mid-infusion) is never repeated blindly: it rai
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
+from maosic.http_link import (
+    AnswerLost,
+    AnswerTimeout,
+    HandshakeFailed,
+    HttpLink,
+    LinkError,
+    NotDelivered,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +36,7 @@ MODULE_FAULT = -32004
 UNKNOWN_MODULE = -32005
 INSUFFICIENT_REAGENT = -32006
 NOT_READY = -32007
+PING_TIMEOUT_S = 10.0  # longest wait for the answer to a ping (s)
 
 
 class HardwareError(RuntimeError):
@@ -81,18 +91,27 @@ class HardwareClient:
         self.backoff_s = backoff_s
         self.on_call = on_call
         self._ids = itertools.count(1)
-        self._http = requests.Session()
-        self._http.headers["Content-Type"] = "application/json"
+        self.round_trips = 0  # HTTP requests sent (a batch is one), for the overhead breakdown
+        headers = {"Content-Type": "application/json"}
         if token:
-            self._http.headers["Authorization"] = f"Bearer {token}"
-        # Passed with every call, not set on the session: requests lets REQUESTS_CA_BUNDLE in the
-        # environment override Session.verify, which would trust the system CAs, not the lab's.
-        self._verify: str | bool = ca_file or True
-        if client_cert:
-            self._http.cert = client_cert
+            headers["Authorization"] = f"Bearer {token}"
+        # Only the lab's CA when one is given (never the environment's CA bundle, which would
+        # trust every public CA); the system CAs otherwise.
+        context: ssl.SSLContext | None = None
+        self._tls_problem: str | None = None
+        if url.startswith("https:"):
+            try:
+                context = ssl.create_default_context(cafile=ca_file or None)
+                if client_cert:
+                    context.load_cert_chain(client_cert)
+            except (OSError, ssl.SSLError) as exc:
+                # Reported at the first call, as the daemon being out of reach, with the reason.
+                self._tls_problem = f"cannot set up TLS (ca_file {ca_file!r}, client_cert "
+                self._tls_problem += f"{client_cert!r}): {exc}"
+        self._link = HttpLink(url, headers, context, connect_timeout_s, timeout_s)
 
     def close(self) -> None:
-        self._http.close()
+        self._link.close()
 
     def call(self, method: str, **params: Any) -> Any:
         """Call ``method`` with named params; its result, or one of this module's errors."""
@@ -116,39 +135,97 @@ class HardwareClient:
         self._record(record, started)
         return record.result
 
+    def call_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Send ``calls`` ``(method, params)`` as one JSON-RPC batch: one HTTP round trip.
+
+        The daemon runs a batch's calls in order and runs every one of them even when an
+        earlier one fails, so only calls that may safely follow a failure belong together (see
+        ``maosic.batching``). Every call is recorded for the audit log with an equal share of
+        the round trip as its duration. Returns the results in order; raises
+        :class:`HardwareError` for the first call that failed, after recording all of them.
+        """
+        if not calls:
+            return []
+        if len(calls) == 1:
+            method, params = calls[0]
+            return [self.call(method, **params)]
+        ids = [next(self._ids) for _ in calls]
+        payload = [
+            {"jsonrpc": "2.0", "id": call_id, "method": method, "params": params}
+            for call_id, (method, params) in zip(ids, calls, strict=True)
+        ]
+        records = [CallRecord(method=method, params=params) for method, params in calls]
+        started = time.perf_counter()
+        what = "+".join(method for method, _ in calls)
+        try:
+            reply = self._post(payload, what)
+        except (HardwareUnreachable, HardwareLost) as exc:
+            for record in records:
+                record.error = str(exc)
+            self._record_all(records, started)
+            raise
+        by_id = {r.get("id"): r for r in reply} if isinstance(reply, list) else {}
+        failure: HardwareError | None = None
+        for call_id, record in zip(ids, records, strict=True):
+            answer = by_id.get(call_id)
+            if answer is None:
+                # A batch answered with one error object (e.g. the daemon refused the batch).
+                answer = reply if isinstance(reply, dict) else {}
+                answer = {"error": answer.get("error") or {"code": -32603, "message": "no reply"}}
+            if "error" in answer:
+                err = answer["error"]
+                record.error_code, record.error = err.get("code"), err.get("message")
+                if failure is None:
+                    failure = HardwareError(
+                        record.method,
+                        int(err.get("code", 0)),
+                        str(err.get("message")),
+                        err.get("data"),
+                    )
+            else:
+                record.result = answer.get("result")
+        self._record_all(records, started)
+        if failure is not None:
+            raise failure
+        return [record.result for record in records]
+
     def ping(self) -> bool:
         """True when the daemon answers ``system.status`` (one quick attempt, no retries)."""
-        try:
-            reply = self._http.post(
-                self.url,
-                json={"jsonrpc": "2.0", "id": 0, "method": "system.status", "params": {}},
-                timeout=(self.connect_timeout_s, 10),
-                verify=self._verify,
-            )
-            return reply.ok and "result" in reply.json()
-        except (requests.RequestException, ValueError):
+        if self._tls_problem is not None:
             return False
+        body = b'{"jsonrpc":"2.0","id":0,"method":"system.status","params":{}}'
+        self._link.timeout_s = min(self.timeout_s, PING_TIMEOUT_S)
+        try:
+            reply = self._link.post(body)
+            answer = json.loads(reply.body)
+        except (LinkError, ValueError):
+            return False
+        return reply.status == 200 and isinstance(answer, dict) and "result" in answer
 
     def _record(self, record: CallRecord, started: float) -> None:
         record.duration_ms = (time.perf_counter() - started) * 1000
         if self.on_call is not None:
             self.on_call(record)
 
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        method = payload["method"]
+    def _record_all(self, records: list[CallRecord], started: float) -> None:
+        share = (time.perf_counter() - started) * 1000 / len(records)
+        for record in records:
+            record.duration_ms = share
+            if self.on_call is not None:
+                self.on_call(record)
+
+    def _post(self, payload: dict[str, Any] | list[dict[str, Any]], method: str = "") -> Any:
+        """POST one JSON-RPC request or batch; ``method`` names it in errors."""
+        method = method or payload["method"]
+        if self._tls_problem is not None:
+            raise HardwareUnreachable(f"the hardware daemon at {self.url}: {self._tls_problem}")
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self._link.timeout_s = self.timeout_s  # callers may change it between calls
         for attempt in range(self.retries + 1):
+            self.round_trips += 1
             try:
-                response = self._http.post(
-                    self.url,
-                    json=payload,
-                    timeout=(self.connect_timeout_s, self.timeout_s),
-                    verify=self._verify,
-                )
-            except (requests.ConnectionError, requests.ConnectTimeout) as exc:
-                if not _never_delivered(exc):
-                    raise HardwareLost(
-                        f"{method}: the daemon at {self.url} went away before answering"
-                    ) from exc
+                reply = self._link.post(body)
+            except NotDelivered as exc:
                 if attempt == self.retries:
                     raise HardwareUnreachable(
                         f"the hardware daemon at {self.url} does not answer "
@@ -158,28 +235,30 @@ class HardwareClient:
                 log.warning("daemon unreachable (%s), retry in %.2f s", _reason(exc), delay)
                 time.sleep(delay)
                 continue
-            except requests.Timeout as exc:
+            except HandshakeFailed as exc:
+                # A certificate problem does not go away by retrying; nothing was sent.
+                raise HardwareUnreachable(
+                    f"the hardware daemon at {self.url} cannot be reached safely: {exc}"
+                ) from exc
+            except AnswerTimeout as exc:
                 raise HardwareLost(f"{method}: no answer within {self.timeout_s} s") from exc
-            except requests.RequestException as exc:
-                # e.g. the daemon died while sending its answer (ChunkedEncodingError)
-                raise HardwareLost(f"{method}: the answer from {self.url} broke off") from exc
-            if response.status_code in (401, 403):
-                raise HardwareError(method, -32010, f"refused by the daemon: {response.text[:200]}")
+            except AnswerLost as exc:
+                if exc.began:
+                    # e.g. the daemon died while sending its answer
+                    raise HardwareLost(f"{method}: the answer from {self.url} broke off") from exc
+                raise HardwareLost(
+                    f"{method}: the daemon at {self.url} went away before answering"
+                ) from exc
+            if reply.status in (401, 403):
+                text = reply.body.decode("utf-8", "replace")[:200]
+                raise HardwareError(method, -32010, f"refused by the daemon: {text}")
             try:
-                return response.json()
+                return json.loads(reply.body)
             except ValueError as exc:
                 raise HardwareLost(
-                    f"{method}: HTTP {response.status_code} from the daemon, no JSON-RPC reply"
+                    f"{method}: HTTP {reply.status} from the daemon, no JSON-RPC reply"
                 ) from exc
         raise AssertionError("unreachable")
-
-
-def _never_delivered(exc: Exception) -> bool:
-    """True for failures before the request left (refused, DNS, connect timeout)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    text = repr(exc)
-    return any(s in text for s in ("NewConnectionError", "Connection refused", "Failed to resolve"))
 
 
 def _reason(exc: Exception) -> str:

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
@@ -16,6 +17,7 @@ from maosic.db.crypto import LogCipher
 from maosic.db.models import Request, RequestStatus, utcnow
 from maosic.db.session import transaction
 from maosic.hardware import HardwareClient
+from maosic.phases import ExperimentTiming
 from maosic.queue import claim_next
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Worker:
         lab_id: int | None = None,
         heartbeat_s: float = 10.0,
         stale_after_s: float = 60.0,
+        on_timing: Callable[[ExperimentTiming], None] | None = None,
     ):
         self.sessions = sessions
         self.hardware_url = hardware_url
@@ -50,6 +53,7 @@ class Worker:
         self.lab_id = lab_id
         self.heartbeat_s = heartbeat_s
         self.stale_after = timedelta(seconds=stale_after_s)
+        self.on_timing = on_timing
         self._client_args = dict(
             token=token,
             ca_file=ca_file,
@@ -82,6 +86,7 @@ class Worker:
             worker=self.name,
             heartbeat_s=self.heartbeat_s,
             should_stop=self._stop.is_set,
+            on_timing=self.on_timing,
         )
         try:
             outcome = Campaign(ctx, claim.request_id).run()

@@ -3,6 +3,7 @@ the SimLab, through real HTTP JSON-RPC round trips to the daemon."""
 
 from __future__ import annotations
 
+import http.client
 import json
 
 import pytest
@@ -388,3 +389,29 @@ def test_peristaltic_and_stepper(lab):
     assert client.error("stepper.move", steps=1.5)["code"] == -32602
     client.ok("system.stop")
     assert client.ok("peristaltic.status")["rpm"] == 0.0  # the emergency stop halts it too
+
+
+def test_answers_are_whole_http_responses_on_one_kept_alive_connection():
+    # The daemon writes status line, headers and body in one send; a client reading the
+    # socket must get complete, well-formed HTTP/1.1 answers, several on one connection.
+    handle = start_daemon(sim=True, port=0, watchdog_s=0)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=10)
+        for call_id, method in enumerate(["system.status", "system.describe"], start=1):
+            body = json.dumps({"jsonrpc": "2.0", "id": call_id, "method": method}).encode()
+            conn.request("POST", "/", body, {"Content-Type": "application/json"})
+            reply = conn.getresponse()
+            data = reply.read()
+            assert reply.status == 200 and reply.version == 11
+            assert reply.getheader("Content-Type") == "application/json"
+            assert int(reply.getheader("Content-Length")) == len(data)
+            assert reply.getheader("Date") and not reply.will_close
+            assert json.loads(data)["id"] == call_id
+        first_socket = conn.sock
+        conn.request("GET", "/")
+        refused = conn.getresponse()
+        assert refused.status == 405 and b"POST" in refused.read()
+        assert conn.sock is first_socket  # still the same connection
+        conn.close()
+    finally:
+        handle.stop()
