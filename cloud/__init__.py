@@ -16,6 +16,7 @@ from cloud.settings import layered_config
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from cloud import admin, auth, operator, queue_page, runs, submit
     from cloud.accounts import login_manager
+    from cloud.assets import install_asset_versions
     from cloud.context import init_context
     from cloud.security import csrf, install_security
 
@@ -27,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     install_security(app)
+    install_asset_versions(app)
     for blueprint in (auth.bp, runs.bp, submit.bp, queue_page.bp, operator.bp, admin.bp):
         app.register_blueprint(blueprint)
     return app

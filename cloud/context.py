@@ -10,12 +10,16 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.cache import LruCache
 from cloud.ratelimit import FailureWindow
 from cloud.rpc_client import RpcCaller, RpcClient
 from maosic.db.crypto import LogCipher, LogKeyError
 from maosic.db.session import make_engine, session_factory
 
 EXTENSION = "maosic_web"
+# A spectrum payload is ~10 kB: 512 of them (the latest spectra of every watched run and the
+# experiments people open) cost ~5 MB.
+PAYLOAD_CACHE_ENTRIES = 512
 
 
 @dataclass
@@ -28,6 +32,8 @@ class WebContext:
     login_failures: FailureWindow
     # core.describe() answer and when it was fetched (monotonic s); per app, not global.
     describe_cache: dict[str, Any] = field(default_factory=dict)
+    # Plot payloads of spectra (rundata.spectrum_payload), keyed on immutable row ids.
+    payloads: LruCache = field(default_factory=lambda: LruCache(PAYLOAD_CACHE_ENTRIES))
 
 
 def init_context(app: Flask) -> WebContext:
@@ -67,6 +73,10 @@ def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def payload_cache() -> LruCache:
+    return web().payloads
 
 
 def log_cipher() -> LogCipher | None:

@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
+from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
-from cloud.context import db
+from cloud.context import db, payload_cache
 from maosic.analysis.model import baseline_basis
 from maosic.db.models import (
     Experiment,
@@ -43,7 +44,10 @@ def iso(value: datetime | None) -> str | None:
 def load_request(request_id: int) -> Request:
     """The request if the current account may see it; 404 otherwise (never 403: a user must not
     learn that someone else's id exists)."""
-    request = db().get(Request, request_id)
+    # Every page of a run shows its reaction and owner: one joined query instead of three.
+    request = db().get(
+        Request, request_id, options=[joinedload(Request.reaction), joinedload(Request.owner)]
+    )
     if request is None:
         abort(404)
     if not current_user.is_staff and request.owner_id != current_user.id:
@@ -52,19 +56,56 @@ def load_request(request_id: int) -> Request:
 
 
 def load_experiment(request: Request, number: int) -> Experiment:
+    """Experiment ``number`` of the request (the row only; see :func:`experiment_view`)."""
     found = (
         db()
         .scalars(
-            select(Experiment)
-            .where(Experiment.request_id == request.id, Experiment.number == number)
-            .options(selectinload(Experiment.spectra).selectinload(Spectrum.fits))
-            .options(selectinload(Experiment.features))
+            select(Experiment).where(
+                Experiment.request_id == request.id, Experiment.number == number
+            )
         )
         .first()
     )
     if found is None:
         abort(404)
     return found
+
+
+def experiment_view(experiment: Experiment) -> dict[str, Any]:
+    """Spectra (plot payloads, also as page-safe JSON) and features of one experiment.
+
+    The campaign writes an experiment's status, spectra, fits and features in one transaction
+    when it finishes, and never touches them again, so a finished experiment's view is cached
+    keyed on its id and finish time: a run page polled by many people, or an experiment page
+    opened again and again, then costs no spectrum, fit or feature query.
+    """
+    final = experiment.status in FINISHED and experiment.finished_at is not None
+    key = ("experiment", experiment.id, experiment.finished_at)
+    if final:
+        cached = payload_cache().get(key)
+        if cached is not None:
+            return cached
+    session = db()
+    spectra = session.scalars(
+        select(Spectrum)
+        .where(Spectrum.experiment_id == experiment.id)
+        .order_by(Spectrum.id)
+        # The point arrays load only if spectrum_payload has not cached them yet.
+        .options(defer(Spectrum.wavelength_nm), defer(Spectrum.value))
+        .options(selectinload(Spectrum.fits))
+    )
+    payloads = [spectrum_payload(s) for s in spectra]
+    features = session.scalars(
+        select(Feature).where(Feature.experiment_id == experiment.id).order_by(Feature.id)
+    )
+    view = {
+        "spectra": payloads,
+        "spectra_json": htmlsafe_json_dumps(payloads, dumps=current_app.json.dumps),
+        "features": [{"name": f.name, "value": f.value, "unit": f.unit} for f in features],
+    }
+    if final:
+        payload_cache().put(key, view)
+    return view
 
 
 def space_of(request: Request) -> dict[str, dict[str, Any]]:
@@ -262,7 +303,7 @@ def _peak_values(shape: str, peak: dict[str, Any], x: np.ndarray) -> np.ndarray:
 
 
 def fit_curve(fit: Any, wavelengths: list[float]) -> list[float]:
-    """The fitted model (peaks + the analyzer's baseline) at ``wavelengths``.
+    """The fitted model (peaks, absorption edges + the analyzer's baseline) at ``wavelengths``.
 
     A stored baseline is a dict with the analyzer's coefficients, polynomial order, scattering
     term and the fitted span; it is evaluated with the analyzer's own basis. A bare list (older
@@ -287,29 +328,71 @@ def fit_curve(fit: Any, wavelengths: list[float]) -> list[float]:
             curve += float(c) * u**k
     for peak in fit.peaks or []:
         curve += _peak_values(fit.shape, peak, x)
+    edges = (base.get("edges") or []) if isinstance(base, dict) else []
+    for edge in edges:
+        curve += _edge_values(edge, x)
     return [round(v, 6) for v in curve.tolist()]
 
 
+def _edge_values(edge: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """One absorption edge of the analyzer's model: height / (1 + exp((x - centre) / width))."""
+    width = float(edge.get("width_nm") or 0.0)
+    if width <= 0:
+        return np.zeros_like(x)
+    v = np.clip((x - float(edge.get("centre_nm", 0.0))) / width, -60.0, 60.0)
+    return float(edge.get("height", 0.0)) / (1.0 + np.exp(v))
+
+
+def fit_span(fit: Any) -> tuple[float, float] | None:
+    """The wavelength range (nm) the analyzer fitted, if the stored baseline records it."""
+    base = fit.baseline
+    if isinstance(base, dict) and base.get("span_nm"):
+        lo, hi = (float(v) for v in base["span_nm"])
+        return (lo, hi) if lo <= hi else (hi, lo)
+    return None
+
+
+def _fit_payload(fit: Any, x: list[float]) -> dict[str, Any]:
+    """The fit drawn over the measured wavelengths ``x`` that lie in its span: outside it (e.g. a
+    clipped UV plateau the analyzer cut off) the model was never fitted and means nothing."""
+    span = fit_span(fit)
+    fx = x if span is None else [v for v in x if span[0] <= v <= span[1]]
+    return {
+        "shape": fit.shape,
+        "r2": fit.r2,
+        "peaks": fit.peaks,
+        "span_nm": list(span) if span else None,
+        "wavelength_nm": fx,
+        "curve": fit_curve(fit, fx),
+    }
+
+
 def spectrum_payload(spectrum: Spectrum, thin: bool = True) -> dict[str, Any]:
+    """A spectrum as the plots and downloads use it: points (thinned for plots) and its fit.
+
+    Spectra and fits are written once and never updated (a new analysis adds a fit row), so the
+    payload is cached keyed on the row ids: the experiment page and the live JSON of a long run
+    otherwise decode and redraw the same spectra on every view. The returned dict is shared:
+    treat it as read-only.
+    """
+    fit = spectrum.fits[-1] if spectrum.fits else None
+    key = (spectrum.id, spectrum.created_at, fit.id if fit is not None else None, thin)
+    cached = payload_cache().get(key)
+    if cached is not None:
+        return cached
     x, y = list(spectrum.wavelength_nm), list(spectrum.value)
     if thin:
         x, y = _thin(x, y)
-    fit = spectrum.fits[-1] if spectrum.fits else None
-    return {
+    payload = {
         "kind": spectrum.kind,
         "unit": spectrum.unit,
         "wavelength_nm": x,
         "value": y,
         "saturated": spectrum.saturated,
-        "fit": None
-        if fit is None
-        else {
-            "shape": fit.shape,
-            "r2": fit.r2,
-            "peaks": fit.peaks,
-            "curve": fit_curve(fit, x),
-        },
+        "fit": None if fit is None else _fit_payload(fit, x),
     }
+    payload_cache().put(key, payload)
+    return payload
 
 
 def latest_spectra(request: Request) -> dict[str, Any] | None:
@@ -323,14 +406,7 @@ def latest_spectra(request: Request) -> dict[str, Any] | None:
     if number is None:
         return None
     experiment = load_experiment(request, int(number))
-    return {
-        "number": experiment.number,
-        "spectra": [spectrum_payload(s) for s in experiment.spectra],
-    }
-
-
-def features_of(experiment: Experiment) -> list[dict[str, Any]]:
-    return [{"name": f.name, "value": f.value, "unit": f.unit} for f in experiment.features]
+    return {"number": experiment.number, "spectra": experiment_view(experiment)["spectra"]}
 
 
 def features_by_experiment(request: Request) -> dict[int, dict[str, float | None]]:

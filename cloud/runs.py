@@ -22,13 +22,13 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from cloud import rundata
 from cloud.context import db, log_cipher, web
 from cloud.rpc_client import RpcFailure, RpcUnavailable
 from maosic.db.crypto import LogKeyError
-from maosic.db.models import Experiment, HardwareCommand, Request, Spectrum
+from maosic.db.models import Experiment, HardwareCommand, Reaction, Request, Spectrum, User
 
 bp = Blueprint("runs", __name__)
 
@@ -42,7 +42,12 @@ def index() -> str:
         select(Request)
         .order_by(Request.seq.desc())
         .limit(200)
-        .options(selectinload(Request.owner), selectinload(Request.reaction))
+        # The list shows only the reaction's and owner's names: one joined query, and no
+        # decoding of each reaction's configuration JSON.
+        .options(
+            joinedload(Request.owner).load_only(User.username),
+            joinedload(Request.reaction).load_only(Reaction.name),
+        )
     )
     if not current_user.is_staff:
         query = query.where(Request.owner_id == current_user.id)
@@ -107,13 +112,14 @@ def cancel(request_id: int) -> Response:
 def experiment_page(request_id: int, number: int) -> str:
     request = rundata.load_request(request_id)
     experiment = rundata.load_experiment(request, number)
-    spectra = [rundata.spectrum_payload(s) for s in experiment.spectra]
+    view = rundata.experiment_view(experiment)
     return render_template(
         "runs/experiment.html",
         run={"id": request.id, "reaction": request.reaction.name},
         experiment=experiment,
-        spectra=spectra,
-        features=rundata.features_of(experiment),
+        spectra=view["spectra"],
+        spectra_json=view["spectra_json"],
+        features=view["features"],
         commands=_commands(experiment),
         last_number=db().scalar(
             select(func.max(Experiment.number)).where(Experiment.request_id == request.id)
@@ -131,11 +137,15 @@ def _summarise(value: Any) -> Any:
 
 
 def _commands(experiment: Experiment) -> list[dict[str, Any]]:
-    rows = db().scalars(
-        select(HardwareCommand)
-        .where(HardwareCommand.experiment_id == experiment.id)
-        .order_by(HardwareCommand.id)
+    rows = list(
+        db().scalars(
+            select(HardwareCommand)
+            .where(HardwareCommand.experiment_id == experiment.id)
+            .order_by(HardwareCommand.id)
+        )
     )
+    if not rows:
+        return []  # no key file to read
     cipher = log_cipher()
     out = []
     for row in rows:
@@ -236,9 +246,12 @@ def data_json(request_id: int) -> Response:
     features = rundata.features_by_experiment(request)
     spectra: dict[int, list[dict[str, Any]]] = {}
     for number, spectrum in _all_spectra(request):
-        payload = rundata.spectrum_payload(spectrum, thin=False)
+        payload = dict(rundata.spectrum_payload(spectrum, thin=False))  # shared: copy to edit
         if payload["fit"] is not None:
-            payload["fit"].pop("curve")  # derivable from the peaks; keeps the file small
+            # The drawn curve is derivable from the peaks and baseline; keeps the file small.
+            payload["fit"] = {
+                k: v for k, v in payload["fit"].items() if k not in ("curve", "wavelength_nm")
+            }
         spectra.setdefault(number, []).append(payload)
     for row in rows:
         row["features"] = features.get(row["number"], {})

@@ -68,9 +68,10 @@ def _fill_choices(form: RequestForm, described: dict[str, Any]) -> list[Reaction
     return reactions
 
 
-def _space(form: RequestForm) -> dict[str, dict[str, float]]:
-    """The search-space rows the user filled in: {name: {bound: [lo, hi], dx}}."""
-    out: dict[str, dict[str, float]] = {}
+def _space(form: RequestForm) -> dict[str, dict[str, Any]]:
+    """The search-space rows the user filled in: {name: {bound: [lo, hi], dx}}, or
+    {name: {fixed: value}} for a row whose two bounds are equal (a constant, not searched)."""
+    out: dict[str, dict[str, Any]] = {}
     for index, row in enumerate(form.space.entries, start=1):
         name = (row.form.name.data or "").strip().lstrip("$")
         if not name:
@@ -78,8 +79,11 @@ def _space(form: RequestForm) -> dict[str, dict[str, float]]:
         lo, hi, dx = row.form.low.data, row.form.high.data, row.form.dx.data
         if lo is None or hi is None:
             raise ValueError(f"search space row {index} ({name}): give both bounds")
-        if lo >= hi:
+        if lo > hi:
             raise ValueError(f"search space row {index} ({name}): lower bound must be below upper")
+        if lo == hi:
+            out[name] = {"fixed": _num(lo)}
+            continue
         spec: dict[str, Any] = {"bound": [_num(lo), _num(hi)]}
         if dx is not None:
             if dx <= 0:
@@ -104,10 +108,42 @@ def _stored_config(
     for name, spec in space.items():
         if name not in params:
             raise ValueError(f"the reaction has no parameter {name!r}; known: {', '.join(params)}")
+        if "fixed" in spec:
+            params[name]["default"], params[name]["var"] = spec["fixed"], 0
+            continue
         params[name]["bound"] = spec["bound"]
+        params[name]["var"] = 1
         if "dx" in spec:
             params[name]["dx"] = spec["dx"]
     return config
+
+
+def _formula_config(formula: str, space: dict[str, dict[str, Any]], name: str | None) -> dict:
+    """A configuration around ``formula`` when some variables are held fixed: the core's
+    formula-plus-space shape makes every variable searched, a configuration can say ``var: 0``.
+    Defaults as the core's: the middle of the bounds, a resolution of 1/100 of the range."""
+    params: dict[str, dict[str, Any]] = {}
+    for var, spec in space.items():
+        if "fixed" in spec:
+            params[var] = {"default": spec["fixed"], "var": 0}
+            continue
+        lo, hi = spec["bound"]
+        params[var] = {
+            "default": _round((lo + hi) / 2),
+            "bound": [lo, hi],
+            "dx": spec.get("dx", _round((hi - lo) / 100)),
+            "var": 1,
+        }
+    return {
+        "type": "reaction",
+        "name": name or "formula request",
+        "formula": formula,
+        "param": params,
+    }
+
+
+def _round(value: float) -> float:
+    return round(value, 12)  # no 0.30000000000000004 in a stored configuration
 
 
 def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
@@ -129,9 +165,15 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
     elif source == "formula":
         if not (form.formula.data or "").strip():
             raise ValueError("write a formula")
-        if not space:
-            raise ValueError("a formula needs its search space: fill in at least one variable")
-        params["formula"], params["space"] = form.formula.data, space
+        if not any("bound" in spec for spec in space.values()):
+            raise ValueError(
+                "a formula needs its search space: fill in at least one variable with two "
+                "different bounds (equal bounds hold a variable fixed)"
+            )
+        if any("fixed" in spec for spec in space.values()):
+            params["config"] = _formula_config(form.formula.data, space, form.name.data)
+        else:
+            params["formula"], params["space"] = form.formula.data, space
     else:
         upload = form.config_file.data
         if upload is None or not getattr(upload, "filename", ""):

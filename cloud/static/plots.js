@@ -180,7 +180,9 @@ const Plots = (() => {
     const legend = [{ label: "measured", colour: "#1f2933" }];
     let centres = [];
     if (s.fit && s.fit.curve && s.fit.curve.length) {
-      series.push({ points: s.wavelength_nm.map((x, i) => [x, s.fit.curve[i]]), colour: "#ea580c", width: 2, dash: [6, 4] });
+      // The fit is drawn only where it was fitted (its own wavelengths; older replies: all).
+      const fx = s.fit.wavelength_nm || s.wavelength_nm;
+      series.push({ points: fx.map((x, i) => [x, s.fit.curve[i]]), colour: "#ea580c", width: 2, dash: [6, 4] });
       legend.push({ label: `fit (${s.fit.peaks.length} peaks)`, colour: "#ea580c", dash: [6, 4] });
       centres = s.fit.peaks.map((p) => p.centre_nm !== undefined ? p.centre_nm : p.centre);
     }

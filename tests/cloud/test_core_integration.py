@@ -118,3 +118,35 @@ def test_uploaded_configuration_is_queued(core_app, web_sessions):
         content_type="multipart/form-data",
     )
     assert reply.status_code == 302, reply.data.decode()[-2000:]
+
+
+def test_formula_with_a_fixed_variable_is_queued_with_it_constant(core_app, web_sessions):
+    from maosic.db.models import Reaction
+
+    client = core_app.test_client()
+    login(client, "demo")
+    formula = "R1·SP1[$v, 0, 0.1] × H[$T, 10, 60] | ABS-CD[100]"
+    reply = client.post(
+        "/requests/new",
+        data={
+            "source": "formula",
+            "formula": formula,
+            "metric": _metric(client),
+            "budget": "5",
+            "optimizer": "random",
+            "space-0-name": "T",
+            "space-0-low": "90",
+            "space-0-high": "180",
+            "space-0-dx": "0.5",
+            "space-1-name": "v",
+            "space-1-low": "0.3",
+            "space-1-high": "0.3",
+        },
+    )
+    assert reply.status_code == 302, reply.data.decode()[-2000:]
+    request_id = int(reply.headers["Location"].rsplit("/", 1)[1])
+    with web_sessions() as session:
+        reaction = session.get(Reaction, session.get(Request, request_id).reaction_id)
+        assert reaction.formula == formula
+        assert reaction.config["param"]["v"] == {"default": 0.3, "var": 0}
+        assert reaction.config["param"]["T"]["var"] == 1

@@ -169,3 +169,57 @@ def test_reaction_json_prefill(client, web_sessions):
     assert data["space"]["T"] == {"bound": [90.0, 180.0], "dx": 0.5}
     assert "Q" not in data["space"]  # constants are not part of the search space
     assert client.get("/reactions/99999.json").status_code == 404
+
+
+def test_formula_row_with_equal_bounds_is_held_fixed(client, fake_core):
+    login(client, "demo")
+    reply = client.post(
+        "/requests/new",
+        data=_form(
+            source="formula",
+            formula=FORMULA,
+            name="fixed C",
+            **{"space-0-name": "$T", "space-0-low": "90", "space-0-high": "180"},
+            **{"space-0-dx": "0.5", "space-1-name": "C"},
+            **{"space-1-low": "0.4", "space-1-high": "0.4"},
+        ),
+    )
+    assert reply.status_code == 302, reply.data.decode()[:2000]
+    params = fake_core.calls[-1][1]
+    # A constant cannot travel in the formula-plus-space shape: the site sends a configuration.
+    assert "formula" not in params and "space" not in params
+    config = params["config"]
+    assert config["formula"] == FORMULA and config["name"] == "fixed C"
+    assert config["param"]["C"] == {"default": 0.4, "var": 0}
+    assert config["param"]["T"] == {"default": 135, "bound": [90, 180], "dx": 0.5, "var": 1}
+
+
+def test_formula_with_every_row_fixed_is_refused(client, fake_core):
+    login(client, "demo")
+    reply = client.post(
+        "/requests/new",
+        data=_form(
+            source="formula",
+            formula=FORMULA,
+            **{"space-0-name": "T", "space-0-low": "120", "space-0-high": "120"},
+        ),
+    )
+    assert reply.status_code == 400
+    assert "two different bounds" in reply.data.decode()
+    assert [m for m, _ in fake_core.calls if m == "request.submit"] == []
+
+
+def test_stored_reaction_row_with_equal_bounds_becomes_a_constant(client, web_sessions, fake_core):
+    login(client, "demo")
+    reply = client.post(
+        "/requests/new",
+        data=_form(
+            source="stored",
+            reaction_id=str(_reaction_id(web_sessions)),
+            **{"space-0-name": "C", "space-0-low": "0.8", "space-0-high": "0.8"},
+        ),
+    )
+    assert reply.status_code == 302
+    param = fake_core.calls[-1][1]["config"]["param"]
+    assert param["C"]["var"] == 0 and param["C"]["default"] == 0.8
+    assert param["T"]["var"] == 1
