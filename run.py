@@ -55,12 +55,11 @@ def _prepare_database(settings) -> None:
 
 
 def _serve_web(settings, stop: threading.Event) -> None:
-    from waitress.server import create_server
-
     from cloud import create_app
+    from cloud.serve import make_web_server
 
     app = create_app()
-    server = create_server(app, host=settings.host, port=settings.web_port, threads=8)
+    server = make_web_server(app, settings.host, settings.web_port)
     thread = threading.Thread(target=server.run, name="maosic-web", daemon=True)
     thread.start()
     stop.wait()
@@ -76,43 +75,123 @@ def _wait_for_signal(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+# The all-in-one start runs the daemon and the core as child processes of the web server, the
+# way a lab deploys them on separate machines: each has its own interpreter (a campaign's
+# fitting and optimizing never holds the web site's GIL: measured with scripts/bench_web.py,
+# page p95 under 20 clients halves), and one crashing leaves the others up to say so.
+CHILD_START_TIMEOUT_S = 60.0
+
+
+def _child(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    log.info("starting %s: %s", name, " ".join(argv))
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *argv], cwd=ROOT, env=env)
+
+
+def _wait_for_rpc(name: str, url: str, method: str, child: subprocess.Popen) -> None:
+    """Block until ``url`` answers a JSON-RPC ``method`` call, or fail if ``child`` exits."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}}).encode()
+    deadline = time.monotonic() + CHILD_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise OSError(f"the {name} exited with code {child.returncode} while starting")
+        try:
+            request = urllib.request.Request(
+                url, data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=2.0) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise OSError(f"the {name} did not answer on {url} within {CHILD_START_TIMEOUT_S:g} s")
+
+
+def _watch_children(children: dict[str, subprocess.Popen], stop: threading.Event) -> None:
+    """Stop everything when a child dies: a web site without its core would only mislead."""
+    while not stop.wait(1.0):
+        for name, child in children.items():
+            if child.poll() is not None:
+                log.error("the %s exited with code %s; stopping", name, child.returncode)
+                stop.set()
+                return
+
+
+def _stop_children(children: dict[str, subprocess.Popen]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for name, child in children.items():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            log.warning("the %s did not stop in 15 s; killing it", name)
+            child.kill()
+            child.wait()
+
+
 def run_all(settings, args: argparse.Namespace) -> int:
-    from hardware_interface.server import start_daemon
-    from maosic.core import start_core
+    from maosic.config import ensure_secret_key
 
     stop = threading.Event()
     _wait_for_signal(stop)
-    from maosic.config import ensure_secret_key
-
     _prepare_database(settings)
     ensure_secret_key(settings)
-    daemon = start_daemon(
-        sim=True,
-        port=settings.hardware_port,
-        host=settings.host,
-        seed=settings.sim_seed,
-        speed=args.speed if args.speed is not None else settings.sim_speed,
-    )
-    settings.hardware_url = daemon.url
-    core = start_core(settings)
-    settings.core_url = core.url
-    print(
-        "\nMAOSIC is running (simulated lab on loopback, no TLS: for one machine only).\n"
-        f"  web site:         http://{settings.host}:{settings.web_port}/\n"
-        f"  core handler:     {core.url}   (JSON-RPC 2.0)\n"
-        f"  hardware daemon:  {daemon.url}   (JSON-RPC 2.0, simulated lab)\n"
-        f"  database:         {settings.resolved_database_url}\n"
-        "  log in as demo / demo-password (operator / operator-password, admin / admin-password)\n"
-        "Press Ctrl-C to stop.\n",
-        flush=True,
-    )
-    os.environ["MAOSIC_CORE_URL"] = core.url
-    os.environ["MAOSIC_HARDWARE_URL"] = daemon.url
+    speed = args.speed if args.speed is not None else settings.sim_speed
+    host = settings.host
+    hardware_url = f"http://{host}:{settings.hardware_port}/"
+    core_url = f"http://{host}:{settings.core_port}/"
+    env = {
+        **os.environ,
+        "MAOSIC_NO_BOOTSTRAP": "1",
+        "MAOSIC_HARDWARE_URL": hardware_url,
+        "MAOSIC_CORE_URL": core_url,
+    }
+    children: dict[str, subprocess.Popen] = {}
     try:
+        children["hardware daemon"] = _child(
+            "hardware daemon",
+            [
+                "hardware",
+                "--sim",
+                "--host",
+                host,
+                "--port",
+                str(settings.hardware_port),
+                "--seed",
+                str(settings.sim_seed),
+                "--speed",
+                str(speed),
+            ],
+            env,
+        )
+        _wait_for_rpc("hardware daemon", hardware_url, "system.status", children["hardware daemon"])
+        children["core"] = _child("core", ["core"], env)
+        _wait_for_rpc("core", core_url, "queue.list", children["core"])
+        settings.hardware_url, settings.core_url = hardware_url, core_url
+        os.environ["MAOSIC_CORE_URL"] = core_url
+        os.environ["MAOSIC_HARDWARE_URL"] = hardware_url
+        print(
+            "\nMAOSIC is running (simulated lab on loopback, no TLS: for one machine only).\n"
+            f"  web site:         http://{host}:{settings.web_port}/\n"
+            f"  core handler:     {core_url}   (JSON-RPC 2.0)\n"
+            f"  hardware daemon:  {hardware_url}   (JSON-RPC 2.0, simulated lab)\n"
+            f"  database:         {settings.resolved_database_url}\n"
+            "  log in as demo / demo-password (operator / operator-password, "
+            "admin / admin-password)\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        threading.Thread(
+            target=_watch_children, args=(children, stop), name="maosic-children", daemon=True
+        ).start()
         _serve_web(settings, stop)
     finally:
-        core.stop()
-        daemon.stop()
+        _stop_children(children)
     print("MAOSIC stopped.")
     return 0
 

@@ -52,7 +52,9 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
         make_wsgi_app(dispatcher, token=settings.core_token),
         host=settings.host,
         port=settings.core_port if port is None else port,
-        threads=8,
+        # A few threads: handler calls are short and CPU-bound under the GIL, and more threads
+        # only contend for it (same measurement as cloud/serve.py).
+        threads=4,
         ident="maosic-core",
     )
     bound_port = server.socket.getsockname()[1]

@@ -43,8 +43,11 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             f"database URL {url!r} is not valid; expected e.g. sqlite:///instance/maosic.sqlite3 "
             "or mysql+pymysql://user:password@host:3306/maosic"
         ) from exc
-    kwargs: dict = {"echo": echo, "pool_pre_ping": True, "json_serializer": _compact_json}
-    if parsed.get_backend_name() == "sqlite":
+    # A pre-ping finds server connections that MySQL/MariaDB dropped (wait_timeout, restart); a
+    # SQLite file has no server to lose, so there it would only add a query per checkout.
+    sqlite = parsed.get_backend_name() == "sqlite"
+    kwargs: dict = {"echo": echo, "pool_pre_ping": not sqlite, "json_serializer": _compact_json}
+    if sqlite:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # The web site, the core's handler and its worker share the file from several threads.
