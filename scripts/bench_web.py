@@ -1,8 +1,8 @@
 """Latency of the web site's main pages and of request submission under concurrent clients.
 
 Starts, on loopback: a fresh SQLite database, the core's JSON-RPC handler (no worker, so
-submitted requests only queue; in the web server's process as ``run.py`` runs it, or with
-``--core-process`` in its own) and the web app under waitress with the settings of
+submitted requests only queue; in its own process as ``run.py`` runs it, or with
+``--core-in-web`` in the web server's) and the web app under waitress with the settings of
 ``cloud.serve.make_web_server``. Each of ``--clients`` threads logs in as its own user, then
 loops over the main pages, a submission of the CsPbBr3 request and its cancellation; the first
 ``--warmup`` seconds are not measured, then ``--seconds`` are. Every user owns a finished run of
@@ -359,10 +359,11 @@ def main() -> int:
     )
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument(
-        "--core-process",
-        action="store_true",
-        help="run the core's handler in its own process (run.py core + run.py web) instead of "
-        "in the web server's process (run.py's all-in-one)",
+        "--core-in-web",
+        dest="core_process",
+        action="store_false",
+        help="run the core's handler in the web server's process instead of its own (run.py "
+        "starts it in its own, as a lab runs it on its own machine)",
     )
     parser.add_argument("--mysql-url", default="", help="MariaDB/MySQL server URL (no database)")
     parser.add_argument(
