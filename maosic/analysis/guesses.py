@@ -46,7 +46,10 @@ def _kernel_bank(
     sigmas_nm = np.geomspace(sig_lo, sig_hi, n_scales)
     half = int(np.ceil(5.0 * sigmas_nm[-1] / step_nm))
     half = min(half, n_points)
-    nfft = 1 << int(np.ceil(np.log2(n_points + 2 * half + 1)))
+    # Output i of the circular correlation reads inputs i - half .. i + half (mod nfft). With the
+    # data zero-padded to nfft >= n + half + 1, both the wrapped-around left reach and the right
+    # reach land in the padding, so outputs 0..n-1 are the exact linear correlation.
+    nfft = 1 << int(np.ceil(np.log2(n_points + half + 1)))
     t = np.arange(-half, half + 1) * step_nm
     kernels = np.zeros((n_scales, nfft))
     for i, a in enumerate(sigmas_nm):
