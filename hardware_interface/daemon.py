@@ -219,8 +219,10 @@ class LabDaemon:
         state = self.call(heater, lambda d: d.status(), check_fault=check_fault)
         if safety.is_overtemperature(self.limits, state.temperature_C, state.tripped):
             if self.faults.fault(heater) is None:
+                # The heater is named: a pump latched by this stop reports the reason too, and
+                # an operator reading "SP1: in fault" must learn which module tripped it.
                 self.emergency_stop(
-                    f"over-temperature: {state.temperature_C:.1f} °C "
+                    f"{heater} over-temperature: {state.temperature_C:.1f} °C "
                     f"(trip at {self.limits.overtemp_trip_C} °C, board trip={state.tripped})"
                 )
         return state

@@ -74,7 +74,9 @@ class CoreService:
                 {"line": exc.line, "column": exc.column, "message": exc.message},
             ) from exc
         optimizer = optimizer or parsed.optimizer or DEFAULT_OPTIMIZER
-        if optimizer not in OPTIMIZERS:
+        if isinstance(optimizer, dict):  # {"name": ..., options}: the name picks the class
+            optimizer = optimizer.get("name")
+        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ServiceError(
                 "optimizer",
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",

@@ -4,6 +4,8 @@ Usage:
     /tmp/venv/bin/python scripts/bench_optimizers.py            # full: 20 seeds x 250 experiments
     /tmp/venv/bin/python scripts/bench_optimizers.py --quick    # a few minutes: 5 seeds x 120
     options: --seeds N --budget N --batch K --optimizers a,b --problems p,q --jobs N --out DIR
+             --no-timing (skip the ask times), --timing-only (only them; they are measured
+             one at a time while holding --lock, default /tmp/maosic-bench.lock)
 
 Each run asks one point at a time (``--batch K`` asks K at once, as a lab with K reactors would),
 measures the problem's noisy reward, tells ``-reward`` and scores the noise-free reward of every
@@ -103,6 +105,34 @@ def time_ask(task: tuple[str, int]) -> dict[str, Any]:
     return {"optimizer": opt_name, "history": history, "seconds": float(np.median(times))}
 
 
+def timed_asks(optimizers: list[str], lock: Path) -> list[dict[str, Any]]:
+    """Ask times of every optimizer, measured one at a time in this process while holding the
+    shared benchmark lock (other engineers' timing runs share the 2 cores); the load average
+    is printed next to the figures."""
+    import fcntl
+
+    # "none": the caller already holds the lock (flock LOCKFILE python ...); taking it again
+    # through a new file description would wait for ever
+    with open(os.devnull if str(lock) == "none" else lock, "a") as fh:
+        print(f"waiting for the benchmark lock {lock} ...", file=sys.stderr, flush=True)
+        if str(lock) != "none":
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            load = os.getloadavg()
+            timings = [time_ask((o, h)) for o in optimizers for h in TIMING_HISTORY]
+            load_after = os.getloadavg()
+        finally:
+            if str(lock) != "none":
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    for t in timings:
+        t["load_average"] = [round(v, 2) for v in load]
+    print(
+        f"\nask timing under {lock}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        f"before, {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} after"
+    )
+    return timings
+
+
 def _fmt_reach(values: list[int | None], budget: int) -> tuple[str, str, str]:
     arr = np.array([np.inf if v is None else v for v in values], dtype=float)
     med = np.median(arr)
@@ -196,10 +226,14 @@ def check_goals(
             mine = by_opt[default]["median_value"]
             ok = mine <= ref * 1.1 or (not np.isfinite(mine) and not np.isfinite(ref))
             goals.append((f"{problem}: within 10% of best(snobfit, bayes) ({mine} vs {ref})", ok))
-    total_unhandled = sum(c["unhandled"] for by in table.values() for c in by.values())
-    goals.append(
-        (f"zero unhandled exceptions, all optimizers (got {total_unhandled})", total_unhandled == 0)
-    )
+    if table:
+        total_unhandled = sum(c["unhandled"] for by in table.values() for c in by.values())
+        goals.append(
+            (
+                f"zero unhandled exceptions, all optimizers (got {total_unhandled})",
+                total_unhandled == 0,
+            )
+        )
     t1000 = [t["seconds"] for t in timings if t["optimizer"] == default and t["history"] == 1000]
     if t1000:
         goals.append((f"ask at 1000 points < 1 s (got {t1000[0]:.3f} s)", t1000[0] < 1.0))
@@ -246,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problems", default=",".join(_PROBLEMS))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--no-timing", action="store_true", help="skip the ask-time measurement")
+    ap.add_argument("--timing-only", action="store_true", help="only the ask times (under --lock)")
+    ap.add_argument(
+        "--lock",
+        default="/tmp/maosic-bench.lock",
+        help="file lock held while the ask times are measured (shared with other benchmarks); "
+        "'none' when the caller already holds it",
+    )
     ap.add_argument("--out", default="/tmp/maosic_bench_optimizers")
     args = ap.parse_args(argv)
 
@@ -264,6 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.ERROR)
 
+    if args.timing_only:
+        # ask times alone, e.g. not niced while the long runs go on with nice -n 19
+        timings = timed_asks(optimizers, Path(args.lock))
+        print_tables({}, timings, budget)
+        if DEFAULT_OPTIMIZER in optimizers:
+            check_goals({}, timings, DEFAULT_OPTIMIZER)
+        (out / "timings.json").write_text(json.dumps(timings))
+        return 0
     tasks = [
         (p, o, s, budget, args.batch) for p in problems for o in optimizers for s in range(seeds)
     ]
@@ -285,10 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-        sizes = TIMING_HISTORY if not args.quick else (50, 250, 1000)
-        timing_tasks = [] if args.no_timing else [(o, h) for o in optimizers for h in sizes]
-        timings = pool.map(time_ask, timing_tasks, chunksize=1)
     elapsed = time.perf_counter() - start
+    timings: list[dict[str, Any]] = []
+    if not args.no_timing:
+        timings = timed_asks(optimizers, Path(args.lock))
     table = summarise(runs, budget)
     print_tables(table, timings, budget)
     if DEFAULT_OPTIMIZER in optimizers:

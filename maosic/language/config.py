@@ -9,7 +9,8 @@ Schema (docs/language.md, "Reaction configuration")::
                       "unit"?: str, "description"?: str}},
      "init"?: [instruction, ...],
      "experiment": [instruction, ...]   and/or   "formula": str,
-     "optimizer"?: str | object (default "snobfit"), "max_expts": int, "nreq"?: int (default 1)}
+     "optimizer"?: str | object (default: the core's, maosic.optimize.DEFAULT_OPTIMIZER),
+     "max_expts": int, "nreq"?: int (default 1)}
 
 Every problem raises LanguageError at the line/column of the offending JSON value.  Keys that
 start with "_" are comments and are ignored.
@@ -120,7 +121,7 @@ class ReactionConfig:
     params: dict[str, Param]
     init: list[dict[str, Any]]
     experiment: list[dict[str, Any]]
-    optimizer: Any = "snobfit"
+    optimizer: Any = None  # None: the core's default (maosic.optimize.DEFAULT_OPTIMIZER)
     max_expts: int = 250
     nreq: int = 1
     formula: str | None = None
@@ -171,7 +172,7 @@ class ReactionConfig:
             "param": {name: p.to_dict() for name, p in self.params.items()},
             "init": self.init,
             "experiment": self.experiment,
-            "optimizer": self.optimizer,
+            **({"optimizer": self.optimizer} if self.optimizer is not None else {}),
             "max_expts": self.max_expts,
             "nreq": self.nreq,
         }
@@ -280,9 +281,11 @@ class _Validator:
         if not isinstance(metric, str | dict) or (isinstance(metric, dict) and not metric):
             raise self.fail(("metric",), "'metric' must be a name or an object")
         params = self.params(raw)
-        optimizer = raw.get("optimizer", "snobfit")
-        if not (isinstance(optimizer, str) and optimizer.strip()) and not (
-            isinstance(optimizer, dict) and isinstance(optimizer.get("name"), str)
+        optimizer = raw.get("optimizer")
+        if (
+            optimizer is not None
+            and not (isinstance(optimizer, str) and optimizer.strip())
+            and not (isinstance(optimizer, dict) and isinstance(optimizer.get("name"), str))
         ):
             raise self.fail(
                 ("optimizer",),

@@ -174,8 +174,12 @@ class BayesOptimizer(Optimizer):
             return
         zf, yf = self._subset(z, y, self.max_fit_points)
         seed = int(self._rng.integers(0, 2**31 - 1))
-        self._theta = fit_hyperparameters(zf, yf, self.restarts, seed, self._theta)
+        self._theta = fit_hyperparameters(zf, yf, self._fit_restarts(m), seed, self._theta)
         self._fit_size = m
+
+    def _fit_restarts(self, m: int) -> int:
+        """Restarts of the hyperparameter search with ``m`` observations known."""
+        return self.restarts
 
     def _subset(self, z: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """At most ``limit`` observations: the best half and a seeded random rest."""
