@@ -252,7 +252,7 @@ def _main() -> None:
 
     rng = np.random.default_rng(args.seed)
     specs = [make_spectrum(rng, snr=args.snr) for _ in range(args.n)]
-    pipeline, ours, strict, lm_t, cf_t = Tally(), Tally(), Tally(), Tally(), Tally()
+    pipeline, given, ours, strict, lm_t, cf_t = (Tally() for _ in range(6))
     all_crb: list[float] = []
     fit_peaks(specs[0].wavelength_nm, specs[0].values, **FIT_OPTIONS)  # warm caches
     for spec in specs:
@@ -262,6 +262,15 @@ def _main() -> None:
             lambda s=spec: fit_peaks(s.wavelength_nm, s.values, **FIT_OPTIONS), args.repeat
         )
         score(pipeline, spec, crb, np.array([p.centre_nm for p in fit.peaks]), dt, dc)
+        # The same with the peak count given: starting guesses + fit, no selection (what the
+        # issue's calibration timed for a plain fit).
+        known, dt, dc = timed(
+            partial(
+                fit_peaks, spec.wavelength_nm, spec.values, n_peaks=spec.n_peaks, **FIT_OPTIONS
+            ),
+            args.repeat,
+        )
+        score(given, spec, crb, np.array([p.centre_nm for p in known.peaks]), dt, dc)
         if args.no_compare or fit.n_peaks == 0:
             continue
         # Same model, bounds and starting point for the three solvers.
@@ -301,6 +310,7 @@ def _main() -> None:
         f"{efficient_median(np.array(all_crb), 0.95):.4f} nm"
     )
     report("maosic pipeline: guesses + BIC selection + fit", pipeline, True)
+    report("maosic with the peak count given: guesses + fit", given, False)
     if not args.no_compare:
         report(
             "fit only, maosic Levenberg-Marquardt (pipeline's stop rule), same start", ours, False

@@ -536,7 +536,7 @@ def fit_peaks(
     if n_peaks is None:
         trial = _select(coarse, coarse_sigma, max_peaks, z_min)
     else:
-        trial = _forward(coarse, coarse_sigma, n_peaks, z_min, n_peaks)
+        trial = _given_count(coarse, coarse_sigma, n_peaks, z_min)
     start = trial.start
     # The final fit on the full data converges until a step gains less than 1e-4 sigma^2,
     # i.e. moves no parameter by more than a hundredth of its uncertainty.
@@ -933,6 +933,15 @@ def _screen(fitter: _Fitter, rows: np.ndarray, sigma: float, max_peaks: int) -> 
             eta = lo / (g + lo)
         out[:, 3] = np.where(np.isfinite(eta), np.clip(eta, 0.0, 1.0), ETA_START)
     return out
+
+
+def _given_count(fitter: _Fitter, sigma: float, k: int, z_min: float) -> _Trial:
+    """Exactly ``k`` peaks: the screened candidates (at most ``k``) in one fit, then, if the
+    screen kept fewer, the strongest residual candidates one by one."""
+    first = _all_candidates(fitter, sigma, k, z_min) if k > 0 else None
+    if first is None or not np.isfinite(first.bic):
+        return _forward(fitter, sigma, k, z_min, k)
+    return _forward(fitter, sigma, k, z_min, k, trial=first)
 
 
 def _select(fitter: _Fitter, sigma: float, max_peaks: int, z_min: float) -> _Trial:
