@@ -3,7 +3,8 @@
 Usage:
     /tmp/venv/bin/python scripts/bench_optimizers.py            # full: 20 seeds x 250 experiments
     /tmp/venv/bin/python scripts/bench_optimizers.py --quick    # a few minutes: 5 seeds x 120
-    options: --seeds N --budget N --batch K --optimizers a,b --problems p,q --jobs N --out DIR
+    options: --seeds N --first-seed S --budget N --batch K --optimizers a,b --problems p,q
+             --jobs N --out DIR
              --no-timing (skip the ask times), --timing-only (only them; they are measured
              one at a time while holding --lock, default /tmp/maosic-bench.lock)
 
@@ -274,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="5 seeds x 120 experiments")
     ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run from here (e.g. 20 for 20 seeds held out from the default 0-19)",
+    )
     ap.add_argument("--budget", type=int, default=None)
     ap.add_argument("--batch", type=int, default=1, help="points per ask")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
@@ -314,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         (out / "timings.json").write_text(json.dumps(timings))
         return 0
     tasks = [
-        (p, o, s, budget, args.batch) for p in problems for o in optimizers for s in range(seeds)
+        (p, o, s, budget, args.batch)
+        for p in problems
+        for o in optimizers
+        for s in range(args.first_seed, args.first_seed + seeds)
     ]
     # slowest first keeps both workers busy until the end
     tasks.sort(key=lambda t: (t[1] not in ("bayes", "hybrid"), -_PROBLEMS[t[0]].space.dim))
