@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from cloud.context import db, payload_cache
-from maosic.analysis.model import baseline_basis
+from maosic.analysis.model import baseline_basis, edge_columns
 from maosic.db.models import (
     Experiment,
     ExperimentStatus,
@@ -339,8 +339,8 @@ def _edge_values(edge: dict[str, Any], x: np.ndarray) -> np.ndarray:
     width = float(edge.get("width_nm") or 0.0)
     if width <= 0:
         return np.zeros_like(x)
-    v = np.clip((x - float(edge.get("centre_nm", 0.0))) / width, -60.0, 60.0)
-    return float(edge.get("height", 0.0)) / (1.0 + np.exp(v))
+    unit = edge_columns(x, [float(edge.get("centre_nm", 0.0))], [width])[:, 0]
+    return float(edge.get("height", 0.0)) * unit
 
 
 def fit_span(fit: Any) -> tuple[float, float] | None:

@@ -93,8 +93,7 @@ class PeakModel:
     def edge_profiles(self, p: np.ndarray) -> np.ndarray:
         """Unit-height edges, one column per edge (N x M)."""
         e = self.edges(p)
-        v = np.clip((self.x - e[:, 0:1]) / e[:, 2:3], -EDGE_CLIP, EDGE_CLIP)
-        return (1.0 / (1.0 + np.exp(v))).T
+        return edge_columns(self.x, e[:, 0], e[:, 2])
 
     def profiles(self, p: np.ndarray) -> np.ndarray:
         """Unit-height profiles, one column per peak (N x K; a transposed K x N array)."""
@@ -227,6 +226,12 @@ class PeakModel:
         np.multiply(bracket, d2w, out=jw)
         jw *= inv_w
         return jt.T
+
+
+def edge_columns(x: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """Unit-height absorption edges ``1 / (1 + exp((x - c) / s))`` at ``x`` (N x len(centres))."""
+    v = (np.asarray(x, dtype=float)[:, None] - np.asarray(centres)[None, :]) / np.asarray(widths)
+    return 1.0 / (1.0 + np.exp(np.clip(v, -EDGE_CLIP, EDGE_CLIP)))
 
 
 def baseline_basis(

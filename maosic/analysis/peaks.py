@@ -30,7 +30,7 @@ from scipy.linalg.lapack import dposv, dpotrf, dpotri
 
 from .errors import SpectrumError
 from .guesses import Candidate, find_candidates
-from .model import EDGE_CLIP, EDGE_STRIDE, FOUR_LN2, SHAPES, PeakModel, peak_area
+from .model import EDGE_STRIDE, FOUR_LN2, SHAPES, PeakModel, edge_columns, peak_area
 from .solver import levenberg_marquardt
 from .threads import single_threaded
 from .validate import as_float_array, check_spectrum, noise_sigma
@@ -528,7 +528,7 @@ def fit_peaks(
     # samples wide, so averaging neighbours keeps nearly all the information at a fraction
     # of the cost. The chosen model is then refined on the full data.
     if edges:
-        fitter.edge_rows = _edge_start(fitter, edges)
+        fitter.edge_rows = _edge_start(fitter, edges, sigma)
     coarse, coarse_sigma = _binned(fitter, sigma)
     # Gains below a thousandth of the noise variance cannot change a BIC comparison.
     coarse.cost_tol = SELECT_COST_TOL * coarse_sigma**2
@@ -564,14 +564,15 @@ MAX_EDGES = 2
 EDGE_GRID_PER_SPAN = 40  # starting edges are looked for every span/40 nm, that wide
 
 
-def _edge_start(fitter: _Fitter, m: int) -> np.ndarray:
+def _edge_start(fitter: _Fitter, m: int, sigma: float) -> np.ndarray:
     """Starting rows (centre, height, width) of ``m`` edges, strongest first.
 
     A scan over edge positions on a grid: the matched-filter peak candidates (as Gaussians) and
     the baseline terms are projected out of the data and of every grid edge, and the edge that
     explains most of what is left (largest drop in the residual sum of squares, with a positive
     height) is taken; the next edge is looked for away from it. One least-squares solve with a
-    right-hand side per grid edge, no iterative fit.
+    right-hand side per grid edge, no iterative fit. ``sigma`` is the data's noise (fit_peaks'
+    estimate), for the peak candidates' z-scores.
     """
     x, y = fitter.x, fitter.y
     span = float(x[-1] - x[0])
@@ -581,9 +582,7 @@ def _edge_start(fitter: _Fitter, m: int) -> np.ndarray:
     rows[:, 0], rows[:, 2] = float(x[0]), width  # no step in the data: a flat edge at the end
     if grid.size == 0:
         return rows
-    v = np.clip((x[:, None] - grid[None, :]) / width, -EDGE_CLIP, EDGE_CLIP)
-    steps = 1.0 / (1.0 + np.exp(v))
-    sigma = noise_sigma(y) or 1e-12 * (float(np.ptp(y)) or 1.0)
+    steps = edge_columns(x, grid, np.full(grid.size, width))
     cands = find_candidates(x, y, sigma, fitter.min_fwhm, fitter.max_fwhm, False, limit=6)
     peaks = [np.exp(-FOUR_LN2 * ((x - c.centre_nm) / c.fwhm_nm) ** 2) for c in cands]
     known = np.column_stack([*peaks, fitter.model(0).basis])
@@ -878,8 +877,7 @@ def _screen(fitter: _Fitter, rows: np.ndarray, sigma: float, max_peaks: int) -> 
     base_cols = [fitter.model(0).basis]
     if fitter.n_edges:
         e = fitter.edge_rows
-        v = np.clip((fitter.x[:, None] - e[None, :, 0]) / e[None, :, 2], -EDGE_CLIP, EDGE_CLIP)
-        base_cols.insert(0, 1.0 / (1.0 + np.exp(v)))
+        base_cols.insert(0, edge_columns(fitter.x, e[:, 0], e[:, 2]))
     design = np.hstack([profiles.T, *base_cols])
     inv = spd_inverse(design.T @ design)
     if inv is None:
