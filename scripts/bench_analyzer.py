@@ -4,8 +4,9 @@ Prints, for the full pipeline (guesses + BIC model selection + fit): median and 
 centre error next to the Cramer-Rao bound of the same spectra, the share of spectra with the
 right peak count, the shares of true peaks missed and of peaks invented, and median times.
 Then, side by side on the same spectra, the same model and the same starting guesses (the
-start of the pipeline's final fit), the fit alone with our Levenberg-Marquardt (once with the
-pipeline's stop rule, once with rtol 1e-10), with lmfit (default leastsq, numerical Jacobian,
+start of the pipeline's final fit), the fit alone with our compiled Levenberg-Marquardt (once
+with the pipeline's stop rule, once with rtol 1e-10), with the same algorithm in numpy
+(solver.py, the readable reference), with lmfit (default leastsq, numerical Jacobian,
 as lmfit is normally used) and with scipy.optimize.curve_fit (trf, bounds, our analytic
 Jacobian). Everything runs with one BLAS thread. ``--reward N`` adds the time of
 compute_reward (paper's metric) on N simulated CsPbBr3 spectra, as the closed loop calls it.
@@ -37,6 +38,7 @@ from scipy.special import erf
 # Runnable as a plain script from anywhere: the repository root holds the packages.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from maosic.analysis import kernel  # noqa: E402
 from maosic.analysis.model import PeakModel  # noqa: E402
 from maosic.analysis.peaks import (  # noqa: E402
     FINAL_COST_TOL,
@@ -149,6 +151,38 @@ def run_ours(
     hi: np.ndarray,
     stop: dict[str, float],
 ) -> np.ndarray:
+    """The compiled LM the pipeline runs (kernel.fit), with the given stop rule."""
+    params, *_ = kernel.fit(
+        model.x,
+        y,
+        model.basis_t,
+        np.array(p0, dtype=np.float64),
+        lo,
+        hi,
+        kernel.SHAPE_CODES[model.shape],
+        model.n_peaks,
+        model.n_edges,
+        200,
+        float(stop.get("rtol", 1e-9)),
+        float(stop.get("atol", 0.0)),
+        1e-8,
+        1e-3,
+        float(stop.get("noise_var", 0.0)),
+        float(stop.get("step_sigmas", 0.0)),
+        False,
+    )
+    return params
+
+
+def run_reference(
+    model: PeakModel,
+    y: np.ndarray,
+    p0: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    stop: dict[str, float],
+) -> np.ndarray:
+    """The same algorithm in numpy (solver.levenberg_marquardt on PeakModel)."""
     res = levenberg_marquardt(
         lambda p: model.residual_jacobian(p, y),
         p0,
@@ -252,7 +286,7 @@ def _main() -> None:
 
     rng = np.random.default_rng(args.seed)
     specs = [make_spectrum(rng, snr=args.snr) for _ in range(args.n)]
-    pipeline, given, ours, strict, lm_t, cf_t = (Tally() for _ in range(6))
+    pipeline, given, ours, strict, reference, lm_t, cf_t = (Tally() for _ in range(7))
     all_crb: list[float] = []
     fit_peaks(specs[0].wavelength_nm, specs[0].values, **FIT_OPTIONS)  # warm caches
     for spec in specs:
@@ -278,6 +312,7 @@ def _main() -> None:
             spec.wavelength_nm, spec.values, "pseudo_voigt", 1, True, True, 5.0, 100.0, 200
         )
         model = fitter.model(fit.n_peaks)
+        y = fitter.y
         lo, hi = fitter.bounds(model)
         p0 = fit.start_params
         # Our solver twice: with the stopping rule the pipeline's final fit uses (gains below
@@ -285,19 +320,19 @@ def _main() -> None:
         # estimated from the data as the pipeline does), and with a plain rtol of 1e-10.
         var = fit.noise_sigma**2
         stops = (
-            (ours, {"rtol": 1e-12, "atol": FINAL_COST_TOL * var, "noise_var": var,
-                    "step_sigmas": FINAL_STEP_SIGMAS}),
-            (strict, {"rtol": 1e-10}),
+            (ours, run_ours, {"rtol": 1e-12, "atol": FINAL_COST_TOL * var, "noise_var": var,
+                              "step_sigmas": FINAL_STEP_SIGMAS}),
+            (strict, run_ours, {"rtol": 1e-10}),
         )  # fmt: skip
-        for tally, stop in stops:
-            solve = partial(run_ours, model, spec.values, p0, lo, hi, stop)
+        for tally, runner, stop in (*stops, (reference, run_reference, stops[0][2])):
+            solve = partial(runner, model, y, p0, lo, hi, stop)
             res, dt, dc = timed(solve, args.repeat)
             score(tally, spec, crb, centres_of(res, 4, fit.n_peaks), dt, dc)
         for tally, runner in ((lm_t, run_lmfit), (cf_t, run_curve_fit)):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    px, dt, dc = timed(partial(runner, model, spec.values, p0, lo, hi), args.repeat)
+                    px, dt, dc = timed(partial(runner, model, y, p0, lo, hi), args.repeat)
             except (RuntimeError, ValueError):
                 tally.failures += 1
                 continue
@@ -316,6 +351,11 @@ def _main() -> None:
             "fit only, maosic Levenberg-Marquardt (pipeline's stop rule), same start", ours, False
         )
         report("fit only, maosic Levenberg-Marquardt (rtol 1e-10), same start", strict, False)
+        report(
+            "fit only, the same LM in numpy (solver.py, pipeline's stop rule), same start",
+            reference,
+            False,
+        )
         report("fit only, lmfit.minimize (leastsq), same start", lm_t, False)
         report("fit only, scipy curve_fit (trf, analytic jac), same start", cf_t, False)
         speed = np.median(lm_t.cpu) / np.median(ours.cpu)

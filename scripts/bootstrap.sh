@@ -15,4 +15,8 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install -q -r requirements.txt
     echo "$want" > "$stamp"
   fi
+  # Compile the analyzer's kernels now (cached on disk, ~8 s the first time) rather than inside
+  # the first experiment or test that fits a spectrum.
+  "$VENV/bin/python" -c 'from maosic.analysis.kernel import warm_up
+print(f"== analyzer kernels compiled or loaded in {warm_up():.1f} s")'
 }

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import maximum_filter
+
+from . import kernel
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 # A unit-norm Ricker kernel of width a answers a Gaussian peak of width sigma in proportion to
@@ -99,47 +100,24 @@ def find_candidates(
     z = resp / noise
     if not signed:
         z = np.maximum(z, 0.0)
-    absz = np.abs(z)
-    score = absz / sigmas_nm[:, None]
-    # Scale-space maxima: a candidate must beat its neighbours in position and in scale.
-    local = maximum_filter(score, size=(3, 3), mode="nearest") == score
-    local &= absz >= z_min
-    edge = np.ceil(1.5 * sigmas_nm / step).astype(int)
-    idx = np.arange(n)
-    local &= (idx[None, :] >= edge[:, None]) & (idx[None, :] < n - edge[:, None])
-    si, pi = np.nonzero(local)
-    order = np.argsort(-score[si, pi])
-    # The loop runs on Python floats: numpy scalar arithmetic costs microseconds per operation
-    # and a noisy spectrum has dozens of maxima to go through.
-    wl = wavelength_nm.tolist()
-    sig = sigmas_nm.tolist()
-    ratio = sig[1] / sig[0] if len(sig) > 1 else 1.0
-    cands: list[Candidate] = []
-    for s_i, p_i in zip(si[order].tolist(), pi[order].tolist(), strict=True):
-        a = sig[s_i]
-        sign = 1.0 if z[s_i, p_i] > 0 else -1.0
-        centre = wl[p_i]
-        # Non-maximum suppression: one candidate per peak, the best-scoring one.
-        if any(
-            c.sign == sign and abs(c.centre_nm - centre) < 0.5 * (c.fwhm_nm / FWHM_PER_SIGMA + a)
-            for c in cands
-        ):
-            continue
-        if 0 < p_i < n - 1:
-            # Parabolic refinement of the centre between neighbouring samples.
-            y0, y1, y2 = absz[s_i, p_i - 1 : p_i + 2].tolist()
-            den = y0 - 2.0 * y1 + y2
-            if den < 0:
-                centre += min(max(0.5 * (y0 - y2) / den, -0.5), 0.5) * step
-        if 0 < s_i < len(sig) - 1:
-            # Parabolic refinement of the width between neighbouring scales (log-spaced).
-            y0, y1, y2 = score[s_i - 1 : s_i + 2, p_i].tolist()
-            den = y0 - 2.0 * y1 + y2
-            if den < 0:
-                a *= ratio ** min(max(0.5 * (y0 - y2) / den, -0.5), 0.5)
-        cands.append(Candidate(centre, a * FWHM_PER_SIGMA, sign, float(absz[s_i, p_i])))
-        if limit is not None and len(cands) >= limit:
-            break
+    score = np.abs(z) / sigmas_nm[:, None]
+    # Scale-space maxima and the one-per-peak suppression are a loop over every maximum (a
+    # noisy spectrum has hundreds above a low z_min): compiled, in kernel.py.
+    centres, fwhms, signs, zs = kernel.scale_space_peaks(
+        score,
+        z,
+        sigmas_nm,
+        np.ascontiguousarray(wavelength_nm, dtype=np.float64),
+        step,
+        float(z_min),
+        0 if limit is None else int(limit),
+    )
+    cands = [
+        Candidate(c, w, sg, zz)
+        for c, w, sg, zz in zip(
+            centres.tolist(), fwhms.tolist(), signs.tolist(), zs.tolist(), strict=True
+        )
+    ]
     cands.sort(key=lambda c: -c.z)
     return _drop_side_lobes(cands) if signed else cands
 

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from scipy.linalg.lapack import dposv, dpotrf, dpotri
 
+from . import kernel
 from .errors import SpectrumError
 from .guesses import Candidate, find_candidates
 from .model import EDGE_STRIDE, FOUR_LN2, SHAPES, PeakModel, edge_columns, peak_area
-from .solver import levenberg_marquardt
 from .threads import single_threaded
 from .validate import as_float_array, check_spectrum, noise_sigma
 
@@ -219,7 +219,9 @@ class _Fitter:
         span: tuple[float, float] | None = None,
         n_edges: int = 0,
     ) -> None:
-        self.x, self.y = x, y
+        # Contiguous float64: what the compiled fit takes without a copy per call.
+        self.x = np.ascontiguousarray(x, dtype=np.float64)
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.n_edges = n_edges
         # Latest fitted edges (centre, height, width): the start of every later fit's edges.
         self.edge_rows = np.zeros((n_edges, EDGE_STRIDE))
@@ -317,38 +319,47 @@ class _Fitter:
         k = (p0.size - n_fixed) // SHAPE_STRIDE[self.shape]
         model = self.model(k)
         lo, hi = self.bounds(model)
-        res = levenberg_marquardt(
-            lambda p: model.residual_jacobian(p, self.y),
-            p0,
+        start = np.array(p0, dtype=np.float64)  # a contiguous copy, kept in the trial
+        # The compiled LM (kernel.py; the same algorithm as solver.levenberg_marquardt on
+        # PeakModel, which the tests hold it to).
+        params, resid, jt, cost, n_iter, converged = kernel.fit(
+            self.x,
+            self.y,
+            model.basis_t,
+            start,
             lo,
             hi,
-            max_iter=self.max_iter,
-            rtol=rtol,
-            atol=self.cost_tol,
-            noise_var=self.noise_var,
-            step_sigmas=self.step_sigmas,
-            residual=lambda p: model.residual(p, self.y),
-            reuse_jacobian=reuse_jacobian,
+            kernel.SHAPE_CODES[self.shape],
+            k,
+            self.n_edges,
+            int(self.max_iter),
+            float(rtol),
+            float(self.cost_tol),
+            1e-8,
+            1e-3,
+            float(self.noise_var),
+            float(self.step_sigmas),
+            bool(reuse_jacobian),
         )
         if self.n_edges:
-            self.edge_rows = model.edges(res.x).copy()
+            self.edge_rows = model.edges(params).copy()
         # Two peaks on the same spot with opposite signs fit noise, not the spectrum: such a
         # trial is never preferred in model selection.
         bic = (
             np.inf
-            if _degenerate(model.split(res.x)[0])
-            else self.criterion(res.cost, model.n_params, np.log(self.n))
+            if _degenerate(model.split(params)[0])
+            else self.criterion(cost, model.n_params, np.log(self.n))
         )
         return _Trial(
-            params=res.x,
+            params=params,
             model=model,
-            cost=res.cost,
+            cost=float(cost),
             bic=bic,
-            n_iter=res.n_iter,
-            converged=res.converged,
-            residual=res.residual,
-            jacobian=res.jacobian,
-            start=np.asarray(p0, dtype=np.float64).copy(),
+            n_iter=int(n_iter),
+            converged=bool(converged),
+            residual=resid,
+            jacobian=jt.T,
+            start=start,
         )
 
     def criterion(self, cost: float, n_params: int, penalty: float) -> float:
@@ -1078,6 +1089,7 @@ def fit_many(
     max_fwhm_nm: float = 100.0,
     z_min: float = 5.0,
     max_iter: int = 200,
+    edges: int = 0,
     on_error: str = "raise",
 ) -> list[PeakFit | SpectrumError]:
     """Fit many spectra with the same options (see :func:`fit_peaks`).
@@ -1106,61 +1118,26 @@ def fit_many(
                 where="fit_many",
                 reason="length_mismatch",
             )
-    with single_threaded():
-        return _fit_each(
-            grids,
-            ys,
-            n_peaks,
-            shape,
-            baseline_order,
-            signed,
-            scattering,
-            max_peaks,
-            min_fwhm_nm,
-            max_fwhm_nm,
-            z_min,
-            max_iter,
-            on_error,
-        )
-
-
-def _fit_each(
-    grids: list[Any],
-    ys: list[Any],
-    n_peaks: int | None,
-    shape: str,
-    baseline_order: int,
-    signed: bool,
-    scattering: bool,
-    max_peaks: int,
-    min_fwhm_nm: float,
-    max_fwhm_nm: float,
-    z_min: float,
-    max_iter: int,
-    on_error: str,
-) -> list[PeakFit | SpectrumError]:
+    options: dict[str, Any] = {
+        "n_peaks": n_peaks,
+        "shape": shape,
+        "baseline_order": baseline_order,
+        "signed": signed,
+        "scattering": scattering,
+        "max_peaks": max_peaks,
+        "min_fwhm_nm": min_fwhm_nm,
+        "max_fwhm_nm": max_fwhm_nm,
+        "z_min": z_min,
+        "max_iter": max_iter,
+        "edges": edges,
+    }
     out: list[PeakFit | SpectrumError] = []
-    for i, (x, y) in enumerate(zip(grids, ys, strict=True)):
-        try:
-            out.append(
-                fit_peaks(
-                    x,
-                    y,
-                    n_peaks=n_peaks,
-                    shape=shape,
-                    baseline_order=baseline_order,
-                    signed=signed,
-                    scattering=scattering,
-                    max_peaks=max_peaks,
-                    min_fwhm_nm=min_fwhm_nm,
-                    max_fwhm_nm=max_fwhm_nm,
-                    z_min=z_min,
-                    max_iter=max_iter,
-                    where=f"spectra[{i}]",
-                )
-            )
-        except SpectrumError as exc:
-            if on_error == "raise":
-                raise
-            out.append(exc)
+    with single_threaded():
+        for i, (x, y) in enumerate(zip(grids, ys, strict=True)):
+            try:
+                out.append(fit_peaks(x, y, where=f"spectra[{i}]", **options))
+            except SpectrumError as exc:
+                if on_error == "raise":
+                    raise
+                out.append(exc)
     return out

@@ -71,6 +71,22 @@ def test_exciton_on_a_continuum_edge_is_one_peak_and_one_edge():
     assert np.max(np.abs(fit.evaluate(X) - y)) < 6 * 0.003
 
 
+def test_fit_many_passes_edges_on():
+    rng = np.random.default_rng(4)
+    ys = [
+        gauss(X, c, 0.6, 18.0) + edge(X, c - 45.0, 1.0, 10.0) + 0.01 + rng.normal(0, 0.003, X.size)
+        for c in (440.0, 470.0)
+    ]
+    fits = peaks_mod.fit_many(X, ys, edges=1, on_error="return")
+    for fit, c in zip(fits, (440.0, 470.0), strict=True):
+        assert isinstance(fit, peaks_mod.PeakFit)
+        assert fit.n_peaks == 1 and len(fit.edges) == 1
+        assert fit.peaks[0].centre_nm == pytest.approx(c, abs=0.5)
+        assert fit.edges[0].centre_nm == pytest.approx(c - 45.0, abs=1.5)
+    with pytest.raises(SpectrumError, match="unsigned"):
+        peaks_mod.fit_many(X, ys, signed=True, edges=1)
+
+
 def test_without_an_edge_a_continuum_step_is_left_unexplained():
     rng = np.random.default_rng(3)
     y = gauss(X, 452.0, 0.6, 18.8) + edge(X, 407.0, 1.2, 10.0) + rng.normal(0, 0.003, X.size)
