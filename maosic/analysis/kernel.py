@@ -223,18 +223,15 @@ def fit(
                 m += 1
         for i in range(m):
             g_free[i] = -g[free[i]]
-            for j in range(m):
-                a_free[i, j] = a[free[i], free[j]]
-            d = a_free[i, i]
+            d = a[free[i], free[i]]
             diag[i] = d if d > 0.0 else 1.0
         improved = False
         while lam < 1e12:
             for i in range(m):
+                for j in range(m):
+                    a_free[i, j] = a[free[i], free[j]]
                 a_free[i, i] += lam * diag[i]
-            ok = _cholesky(a_free, m, chol)
-            for i in range(m):
-                a_free[i, i] -= lam * diag[i]
-            if not ok:
+            if not _cholesky(a_free, m, chol):
                 lam *= 10.0
                 continue
             _cho_solve(chol, m, g_free, step)
