@@ -566,6 +566,8 @@ def fit_peaks(
         trial.cost = float(trial.residual @ trial.residual)
         trial.model = full
         trial.bic = fitter.criterion(trial.cost, full.n_params, np.log(fitter.n))
+    if fitter.n_edges:
+        fitter, trial, cov, ok = _drop_unsupported_edges(fitter, trial, sigma, cov, ok)
     if trial.model.n_peaks == 0:
         flags.append("no_peaks")
     return _finish(fitter, trial, sigma, flags, cov, ok)
@@ -573,6 +575,45 @@ def fit_peaks(
 
 MAX_EDGES = 2
 EDGE_GRID_PER_SPAN = 40  # starting edges are looked for every span/40 nm, that wide
+# An edge whose height is below this many standard errors is checked by refitting without it.
+EDGE_Z_CHECK = 5.0
+
+
+def _drop_unsupported_edges(
+    fitter: _Fitter, trial: _Trial, sigma: float, cov: np.ndarray, ok: bool
+) -> tuple[_Fitter, _Trial, np.ndarray, bool]:
+    """Remove absorption edges the data do not support, weakest first, while BIC falls.
+
+    ``edges=M`` asks for M edges in the model, but a spectrum may hold fewer (the continuum
+    outside the window, or a baseline the polynomial already covers); such an edge comes out
+    with a height near zero and a huge error, or stands in for baseline curvature. Reporting
+    it would be a made-up feature, so it is refitted away when that lowers BIC on the data as
+    given. Only weak edges (height z below ``EDGE_Z_CHECK``) are tried, so a clear edge costs
+    nothing.
+    """
+    while fitter.n_edges:
+        model = trial.model
+        base = model.n_peak_params
+        heights = trial.params[base + 1 : model.base_start : EDGE_STRIDE]
+        errs = np.sqrt(np.maximum(np.diag(cov)[base + 1 : model.base_start : EDGE_STRIDE], 0.0))
+        z = np.where(errs > 0, np.abs(heights) / np.where(errs > 0, errs, 1.0), np.inf)
+        j = int(np.argmin(z))
+        if z[j] >= EDGE_Z_CHECK:
+            break
+        fewer = copy.copy(fitter)
+        fewer.n_edges = fitter.n_edges - 1
+        fewer._models = {}
+        fewer.edge_rows = np.delete(fitter.edge_rows, j, axis=0)
+        fewer.cost_tol = FINAL_COST_TOL * sigma**2
+        fewer.noise_var, fewer.step_sigmas = sigma**2, FINAL_STEP_SIGMAS
+        block = np.arange(base + EDGE_STRIDE * j, base + EDGE_STRIDE * (j + 1))
+        refit = fewer.fit(np.delete(trial.params, block), rtol=1e-12, reuse_jacobian=True)
+        if not refit.bic < trial.bic:
+            break
+        refit.start = np.delete(trial.start, block)  # same layout as the reported parameters
+        new_cov, new_ok = _covariance(refit, fewer.n)
+        fitter, trial, cov, ok = fewer, refit, new_cov, new_ok
+    return fitter, trial, cov, ok
 
 
 def _edge_start(fitter: _Fitter, m: int, sigma: float) -> np.ndarray:

@@ -71,6 +71,32 @@ def test_exciton_on_a_continuum_edge_is_one_peak_and_one_edge():
     assert np.max(np.abs(fit.evaluate(X) - y)) < 6 * 0.003
 
 
+@pytest.mark.parametrize("edges", [1, 2])
+def test_an_edge_the_data_do_not_hold_is_removed(edges):
+    rng = np.random.default_rng(5)
+    y = gauss(X, 452.0, 0.6, 18.8) + 0.05 + 0.02 * (X - 500.0) / 200.0
+    y += rng.normal(0, 0.003, X.size)
+    plain = fit_peaks(X, y, shape="gaussian")
+    fit = fit_peaks(X, y, shape="gaussian", edges=edges)
+    assert fit.edges == []
+    assert fit.n_peaks == 1 and fit.peaks[0].centre_nm == pytest.approx(452.0, abs=0.1)
+    assert fit.bic == pytest.approx(plain.bic)
+    # Parameters, start and covariance all have the layout of a fit without edges.
+    assert len(fit.params) == len(fit.start_params) == fit.covariance.shape[0] == 5
+    np.testing.assert_allclose(fit.evaluate(X), plain.evaluate(X), atol=1e-6)
+
+
+def test_of_two_edges_the_one_the_data_hold_is_kept():
+    rng = np.random.default_rng(6)
+    y = gauss(X, 452.0, 0.6, 18.8) + edge(X, 407.0, 1.2, 10.0) + 0.01
+    y += rng.normal(0, 0.003, X.size)
+    fit = fit_peaks(X, y, shape="gaussian", edges=2)
+    (e,) = fit.edges
+    assert e.centre_nm == pytest.approx(407.0, abs=1.0)
+    assert e.height == pytest.approx(1.2, rel=0.05)
+    assert fit.n_peaks == 1
+
+
 def test_fit_many_passes_edges_on():
     rng = np.random.default_rng(4)
     ys = [
