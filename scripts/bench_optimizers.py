@@ -4,7 +4,7 @@ Usage:
     /tmp/venv/bin/python scripts/bench_optimizers.py            # full: 20 seeds x 250 experiments
     /tmp/venv/bin/python scripts/bench_optimizers.py --quick    # a few minutes: 5 seeds x 120
     options: --seeds N --first-seed S --budget N --batch K --optimizers a,b --problems p,q
-             --jobs N --out DIR
+             --jobs N --out DIR --baseline RUNS_JSON
              --no-timing (skip the ask times), --timing-only (only them; they are measured
              one at a time while holding --lock, default /tmp/maosic-bench.lock)
 
@@ -220,7 +220,8 @@ def check_goals(
     for problem, by_opt in table.items():
         if default not in by_opt:
             continue
-        peers = [by_opt[o]["median_value"] for o in ("snobfit", "bayes") if o in by_opt]
+        refs = ("snobfit", "bayes", "snobfit (saved)", "bayes (saved)")
+        peers = [by_opt[o]["median_value"] for o in refs if o in by_opt]
         # the default is compared with the best of the two reference methods
         if peers:
             ref = min(peers)
@@ -241,6 +242,39 @@ def check_goals(
     print(f"\n### goals for the default optimizer '{default}'\n")
     for text, ok in goals:
         print(f"- {'PASS' if ok else 'FAIL'}: {text}")
+
+
+def load_baseline(
+    path: Path, skip: list[str], wanted: set[tuple[str, int]], budget: int
+) -> list[dict[str, Any]]:
+    """Runs of other optimizers saved by an earlier run (``runs.json``) on the same problems and
+    seeds, renamed ``NAME (saved)`` in the table; the goal check compares with them as with fresh
+    runs. A saved set that does not cover every wanted (problem, seed) or whose curves have a
+    different budget is an error: a partial baseline would bias the medians."""
+    try:
+        saved = json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"--baseline {path}: not a runs.json of this benchmark ({exc})") from exc
+    by_opt: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
+    for r in saved:
+        if r["optimizer"] not in skip and (r["problem"], r["seed"]) in wanted:
+            by_opt.setdefault(r["optimizer"], {})[(r["problem"], r["seed"])] = r
+    out: list[dict[str, Any]] = []
+    for opt_name, cells in by_opt.items():
+        missing = wanted - set(cells)
+        if missing:
+            raise SystemExit(
+                f"--baseline {path}: {opt_name} lacks {len(missing)} wanted (problem, seed) "
+                f"runs, e.g. {sorted(missing)[0]}"
+            )
+        short = [k for k, r in cells.items() if len(r["curve"]) != budget and not r["unhandled"]]
+        if short:
+            raise SystemExit(
+                f"--baseline {path}: {opt_name} runs have a budget other than {budget} "
+                f"(e.g. {short[0]})"
+            )
+        out += [dict(r, optimizer=f"{opt_name} (saved)") for r in cells.values()]
+    return out
 
 
 def plot(table: dict[str, dict[str, dict[str, Any]]], out: Path, budget: int) -> None:
@@ -295,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         "'none' when the caller already holds it",
     )
     ap.add_argument("--out", default="/tmp/maosic_bench_optimizers")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="runs.json of an earlier run: its runs of optimizers not run now (same problems, "
+        "seeds and budget) join the table and the goal check, marked 'saved'",
+    )
     args = ap.parse_args(argv)
 
     seeds = args.seeds or (5 if args.quick else 20)
@@ -345,10 +385,14 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     elapsed = time.perf_counter() - start
+    saved: list[dict[str, Any]] = []
+    if args.baseline:
+        wanted = {(t[0], t[2]) for t in tasks}
+        saved = load_baseline(Path(args.baseline), optimizers, wanted, budget)
     timings: list[dict[str, Any]] = []
     if not args.no_timing:
         timings = timed_asks(optimizers, Path(args.lock))
-    table = summarise(runs, budget)
+    table = summarise(runs + saved, budget)
     print_tables(table, timings, budget)
     if DEFAULT_OPTIMIZER in optimizers:
         check_goals(table, timings, DEFAULT_OPTIMIZER)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from maosic.optimize import DEFAULT_OPTIMIZER, make_optimizer, optimizer_class
-from maosic.optimize.hybrid import HybridOptimizer, _quadratic_features
+from maosic.optimize.hybrid import HybridOptimizer, _quadratic_features, warp_losses
 from maosic.optimize.space import Space
 
 
@@ -135,3 +135,39 @@ def test_large_histories_refit_without_restarts() -> None:
     opt = make_optimizer("hybrid", unit_space(), restarts=3, max_fit_points=50)
     assert opt._fit_restarts(50) == 3
     assert opt._fit_restarts(51) == 0
+
+
+def test_warp_leaves_losses_without_a_long_bad_tail_alone() -> None:
+    rng = np.random.default_rng(5)
+    # a reward bounded on the bad side: most losses near 0, a few good (negative) ones
+    y = -np.concatenate([rng.uniform(0.0, 0.2, 30), [2.5, 3.0, 3.3]])
+    assert np.array_equal(warp_losses(y), y)
+    symmetric = rng.normal(size=40)
+    assert np.array_equal(warp_losses(symmetric), symmetric)
+
+
+def test_warp_compresses_a_long_bad_tail_and_keeps_the_order() -> None:
+    # Branin-like: losses from 0.4 to ~300, most of them small
+    y = np.array([0.4, 1.0, 2.0, 5.0, 8.0, 12.0, 20.0, 30.0, 60.0, 150.0, 300.0])
+    w = warp_losses(y)
+    assert np.array_equal(np.argsort(w, kind="stable"), np.argsort(y, kind="stable"))
+    below = y <= np.median(y)
+    assert np.array_equal(w[below], y[below])  # the good half is left as measured
+    # the bad tail no longer dominates the range
+    assert (w.max() - w.min()) < 0.2 * (y.max() - y.min())
+
+
+def test_warp_is_a_hyperparameter_and_old_checkpoints_restore() -> None:
+    space = unit_space(0.01)
+    opt = make_optimizer("hybrid", space, seed=2, n_candidates=200)
+    assert opt.hyperparameters()["warp"] is True
+    for _ in range(8):
+        p = opt.ask(1)
+        opt.tell(p, [float((p[0]["x1"] - 0.3) ** 2 + p[0]["x2"])])
+    state = opt.state()
+    del state["hyperparameters"]["warp"]  # a checkpoint written before the option existed
+    resumed = HybridOptimizer.restore(state)
+    assert resumed.warp is True
+    assert resumed.ask(1) == opt.ask(1)
+    with pytest.raises(ValueError, match="bad hyperparameters"):
+        make_optimizer("hybrid", space, warp_losses=True)

@@ -1,0 +1,71 @@
+"""scripts/bench_optimizers.py --baseline: saved reference runs join the goal check only when
+they cover exactly the wanted problems, seeds and budget."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Any:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module("bench_optimizers")
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def run(opt: str, problem: str, seed: int, budget: int, reach: int | None) -> dict[str, Any]:
+    return {
+        "problem": problem,
+        "optimizer": opt,
+        "seed": seed,
+        "reach": reach,
+        "curve": [0.5] * budget,
+        "failures_recovered": 0,
+        "replaced_duplicates": 0,
+        "unhandled": [],
+        "seconds": 0.1,
+    }
+
+
+def write(tmp_path: Path, runs: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"runs": runs, "timings": []}))
+    return path
+
+
+def test_saved_runs_are_renamed_and_the_rerun_optimizer_is_skipped(bench, tmp_path) -> None:
+    saved = [run(o, "branin", s, 20, 10 + s) for o in ("bayes", "hybrid") for s in (0, 1)]
+    saved.append(run("bayes", "branin", 7, 20, 3))  # a seed not asked for is ignored
+    out = bench.load_baseline(
+        write(tmp_path, saved), ["hybrid"], {("branin", 0), ("branin", 1)}, 20
+    )
+    assert sorted((r["optimizer"], r["seed"]) for r in out) == [
+        ("bayes (saved)", 0),
+        ("bayes (saved)", 1),
+    ]
+    # the goal check compares the default with the saved reference
+    table = bench.summarise([run("hybrid", "branin", s, 20, 30) for s in (0, 1)] + out, 20)
+    assert table["branin"]["bayes (saved)"]["median_value"] == 10.5
+
+
+def test_a_partial_or_different_budget_baseline_is_refused(bench, tmp_path) -> None:
+    wanted = {("branin", 0), ("branin", 1)}
+    partial = write(tmp_path, [run("bayes", "branin", 0, 20, 5)])
+    with pytest.raises(SystemExit, match="bayes lacks 1 wanted"):
+        bench.load_baseline(partial, ["hybrid"], wanted, 20)
+    other_budget = write(tmp_path, [run("bayes", "branin", s, 30, 5) for s in (0, 1)])
+    with pytest.raises(SystemExit, match="budget other than 20"):
+        bench.load_baseline(other_budget, ["hybrid"], wanted, 20)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit, match="not a runs.json"):
+        bench.load_baseline(tmp_path / "bad.json", ["hybrid"], wanted, 20)
