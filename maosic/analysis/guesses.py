@@ -100,6 +100,8 @@ def find_candidates(
     z = resp / noise
     if not signed:
         z = np.maximum(z, 0.0)
+    if limit is not None and limit < 1:
+        raise ValueError(f"find_candidates: limit must be >= 1 or None, got {limit}")
     score = np.abs(z) / sigmas_nm[:, None]
     # Scale-space maxima and the one-per-peak suppression are a loop over every maximum (a
     # noisy spectrum has hundreds above a low z_min): compiled, in kernel.py.

@@ -171,6 +171,11 @@ def test_find_candidates_one_per_peak_with_sign() -> None:
     # The strongest candidate is the strongest peak (broad-scale answers to the valleys
     # between peaks come after it; the fitter's screen removes those).
     assert cands[0].centre_nm == pytest.approx(450.0, abs=0.5)
+    assert [
+        c.centre_nm for c in find_candidates(x, y, noise_sigma(y), 5.0, 100.0, True, limit=1)
+    ] == [cands[0].centre_nm]
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        find_candidates(x, y, noise_sigma(y), 5.0, 100.0, signed=True, limit=0)
 
 
 def test_warm_up_compiles_every_kernel() -> None:
