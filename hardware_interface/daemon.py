@@ -175,8 +175,13 @@ class LabDaemon:
         except DeviceNotReady as exc:
             raise AppError(NOT_READY, module, str(exc)) from exc
         except DeviceFault as exc:
-            self.faults.latch(module, exc.detail)
-            raise AppError(FAULT, module, str(exc)) from exc
+            if module == self.heater:
+                # The board's own cut-out answers any command with a bare fault (ER 6); its
+                # status tells why, and an over-temperature stops the whole lab with that reason.
+                self._check_heater(driver)
+            self.faults.latch(module, exc.detail)  # kept only if nothing was latched first
+            fault = self.faults.fault(module) or exc.detail
+            raise AppError(FAULT, module, f"{module}: in fault ({fault})", fault=fault) from exc
         except (ConnectionLost, DeviceTimeout, GarbledReply) as exc:
             self.faults.set_offline(module, str(exc))
             raise AppError(OFFLINE, module, f"{module}: line lost: {exc}") from exc
@@ -217,6 +222,11 @@ class LabDaemon:
         """Read the heater; an over-temperature reading triggers the emergency stop."""
         heater = self.require(self.heater, "heater")
         state = self.call(heater, lambda d: d.status(), check_fault=check_fault)
+        self._stop_if_overtemperature(state)
+        return state
+
+    def _stop_if_overtemperature(self, state: HeaterState) -> None:
+        heater = self.heater
         if safety.is_overtemperature(self.limits, state.temperature_C, state.tripped):
             if self.faults.fault(heater) is None:
                 # The heater is named: a pump latched by this stop reports the reason too, and
@@ -225,7 +235,14 @@ class LabDaemon:
                     f"{heater} over-temperature: {state.temperature_C:.1f} °C "
                     f"(trip at {self.limits.overtemp_trip_C} °C, board trip={state.tripped})"
                 )
-        return state
+
+    def _check_heater(self, driver: Any) -> None:
+        """After a fault reply from the heater: read it directly, stop the lab if it is hot."""
+        try:
+            state = driver.status()
+        except DeviceError:
+            return  # the fault reply itself is then all there is to report
+        self._stop_if_overtemperature(state)
 
     def _safety_check(self) -> None:
         """Between chunks of a wait: read the heater; raise FAULT if the lab was stopped."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 
 import pytest
 import requests
@@ -178,6 +179,21 @@ def test_over_temperature_triggers_emergency_stop(lab):
     assert sys_status["ok"] is False and sys_status["modules"]["SP1"]["state"] == "fault"
     assert set(client.ok("system.reset_faults")["cleared"]) >= {"H1", "SP1", "SP2", "SP3"}
     assert client.ok("heater.set", setpoint_C=120.0)["stable"]
+
+
+def test_a_board_trip_met_by_a_command_is_reported_as_over_temperature(lab):
+    # The board's cut-out answers the next command with a bare ER 6. Whatever that command is,
+    # the lab stops and every module says why, as when a status read sees the heat first.
+    handle, client = lab
+    client.ok("heater.set", setpoint_C=150.0)
+    handle.lab.inject_overtemperature(80.0)
+    while handle.lab.heater_fault() is None:  # the sim's firmware trips within one period
+        time.sleep(0.005)
+    err = client.error("heater.set", setpoint_C=120.0)
+    assert err["code"] == -32004 and err["data"]["module"] == "H1"
+    assert "over-temperature" in err["message"] and "over-temperature" in err["data"]["fault"]
+    modules = client.ok("system.status")["modules"]
+    assert "H1 over-temperature" in modules["SP1"]["fault"]
 
 
 def test_watchdog_catches_overshoot_without_calls():
