@@ -21,6 +21,7 @@ from cloud.forms import RequestForm
 from cloud.rpc_client import RpcFailure, RpcUnavailable
 from maosic.db.models import Reaction
 from maosic.language.compiler import compile_formula
+from maosic.language.config import formula_config
 from maosic.language.errors import LanguageError
 
 bp = Blueprint("submit", __name__)
@@ -118,34 +119,6 @@ def _stored_config(
     return config
 
 
-def _formula_config(formula: str, space: dict[str, dict[str, Any]], name: str | None) -> dict:
-    """A configuration around ``formula`` when some variables are held fixed: the core's
-    formula-plus-space shape makes every variable searched, a configuration can say ``var: 0``.
-    Defaults as the core's: the middle of the bounds, a resolution of 1/100 of the range."""
-    params: dict[str, dict[str, Any]] = {}
-    for var, spec in space.items():
-        if "fixed" in spec:
-            params[var] = {"default": spec["fixed"], "var": 0}
-            continue
-        lo, hi = spec["bound"]
-        params[var] = {
-            "default": _round((lo + hi) / 2),
-            "bound": [lo, hi],
-            "dx": spec.get("dx", _round((hi - lo) / 100)),
-            "var": 1,
-        }
-    return {
-        "type": "reaction",
-        "name": name or "formula request",
-        "formula": formula,
-        "param": params,
-    }
-
-
-def _round(value: float) -> float:
-    return round(value, 12)  # no 0.30000000000000004 in a stored configuration
-
-
 def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
     """The named params of request.submit; ValueError with a message for the form."""
     params: dict[str, Any] = {
@@ -171,7 +144,7 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
                 "different bounds (equal bounds hold a variable fixed)"
             )
         if any("fixed" in spec for spec in space.values()):
-            params["config"] = _formula_config(form.formula.data, space, form.name.data)
+            params["config"] = formula_config(form.formula.data, space, form.name.data)
         else:
             params["formula"], params["space"] = form.formula.data, space
     else:

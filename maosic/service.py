@@ -19,7 +19,7 @@ from maosic.db.repository import get_or_create_reaction
 from maosic.db.session import run_transaction
 from maosic.labs import NoLabFits, route
 from maosic.language.compiler import compile_config
-from maosic.language.config import load_config
+from maosic.language.config import formula_config, load_config
 from maosic.language.errors import LanguageError
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
 from maosic.queue import QueueError, cancel, enqueue, position, waiting
@@ -137,23 +137,10 @@ class CoreService:
                 "space",
                 'a formula needs its search space, e.g. {"T": {"bound": [90, 180], "dx": 0.5}}',
             )
-        params = {}
         for var, spec in space.items():
             if not isinstance(spec, dict) or "bound" not in spec:
                 raise ServiceError("space", f"variable {var!r} needs a 'bound' [lo, hi]")
-            lo, hi = spec["bound"]
-            params[var] = {
-                "default": spec.get("default", (lo + hi) / 2),
-                "bound": [lo, hi],
-                "dx": spec.get("dx", (hi - lo) / 100),
-                "var": 1,
-            }
-        return {
-            "type": "reaction",
-            "name": name or "formula request",
-            "formula": formula,
-            "param": params,
-        }
+        return formula_config(formula, space, name)
 
     # -- request.status / cancel / list ------------------------------------------------------
     def status(self, id: int, experiments: bool = False) -> dict[str, Any]:

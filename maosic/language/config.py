@@ -187,6 +187,40 @@ class ReactionConfig:
         return out
 
 
+def formula_config(
+    formula: str, space: dict[str, dict[str, Any]], name: str | None = None
+) -> dict[str, Any]:
+    """A configuration dict around ``formula`` and its search space (not yet validated).
+
+    ``space`` maps a variable to ``{"bound": [lo, hi], "dx": .., "default": ..}`` (searched;
+    by default started in the middle of the bounds at a resolution of 1/100 of the range) or
+    to ``{"fixed": value}`` (held at that value, ``var: 0``). Used by the core's formula
+    submissions and the web form alike, so both give the same configuration.
+    """
+    params: dict[str, dict[str, Any]] = {}
+    for var, spec in space.items():
+        if "fixed" in spec:
+            params[var] = {"default": spec["fixed"], "var": 0}
+            continue
+        lo, hi = spec["bound"]
+        params[var] = {
+            "default": spec.get("default", _round((lo + hi) / 2)),
+            "bound": [lo, hi],
+            "dx": spec.get("dx", _round((hi - lo) / 100)),
+            "var": 1,
+        }
+    return {
+        "type": "reaction",
+        "name": name or "formula request",
+        "formula": formula,
+        "param": params,
+    }
+
+
+def _round(value: float) -> float:
+    return round(value, 12)  # no 0.30000000000000004 in a stored configuration
+
+
 def load_config(data: dict[str, Any] | str | Path, *, where: str = "") -> ReactionConfig:
     """Validate a configuration given as a dict, JSON text, or a path to a JSON file.
 

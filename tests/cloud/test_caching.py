@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -28,6 +29,21 @@ from tests.cloud.conftest import login
 from tests.cloud.helpers import add_run, gaussian
 
 
+@contextmanager
+def _sql_statements(engine) -> Iterator[list[str]]:
+    """The SQL statements the engine runs inside the block (a list, cleared at will)."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def _finish_all(sessions, request_id: int) -> None:
     with sessions.begin() as session:
         session.execute(
@@ -42,16 +58,11 @@ def test_finished_experiment_view_is_cached_and_unfinished_is_not(app, client, w
     _finish_all(web_sessions, run)
     login(client, "demo")
     engine = app.extensions["maosic_web"].engine
-    statements: list[str] = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    first = client.get(f"/requests/{run}/experiments/1").data.decode()
-    spectra_queries = sum("FROM spectra" in s for s in statements)
-    statements.clear()
-    again = client.get(f"/requests/{run}/experiments/1").data.decode()
+    with _sql_statements(engine) as statements:
+        first = client.get(f"/requests/{run}/experiments/1").data.decode()
+        spectra_queries = sum("FROM spectra" in s for s in statements)
+        statements.clear()
+        again = client.get(f"/requests/{run}/experiments/1").data.decode()
     assert spectra_queries >= 1 and not any("FROM spectra" in s for s in statements)
     assert first == again  # the same page, from the cache
     assert "455.0" in again and "cd_at_exciton_mdeg" in again
@@ -76,7 +87,6 @@ def test_finished_experiment_view_is_cached_and_unfinished_is_not(app, client, w
             )
         )
     assert "No spectra stored" not in client.get(f"/requests/{run}/experiments/3").data.decode()
-    event.remove(engine, "before_cursor_execute", count)
 
 
 def test_my_requests_query_count_does_not_grow_with_the_list(app, client, web_sessions):
@@ -87,14 +97,8 @@ def test_my_requests_query_count_does_not_grow_with_the_list(app, client, web_se
         # Finished runs: only the one running request gets its own time-left estimate.
         add_run(web_sessions, "demo", n_experiments=1, status=RequestStatus.DONE)
         add_run(web_sessions, "demo", n_experiments=1, status=RequestStatus.DONE)
-        statements: list[str] = []
-
-        def count(*args, statements=statements):
-            statements.append(args[2])
-
-        event.listen(engine, "before_cursor_execute", count)
-        assert client.get("/").status_code == 200
-        event.remove(engine, "before_cursor_execute", count)
+        with _sql_statements(engine) as statements:
+            assert client.get("/").status_code == 200
         counts.append(len(statements))
     assert counts[0] == counts[1]  # no query per listed request (no N+1)
 
@@ -132,14 +136,8 @@ def test_request_is_loaded_with_reaction_and_owner_in_one_query(app, client, web
     run = add_run(web_sessions, "demo", n_experiments=1)
     login(client, "demo")
     engine = app.extensions["maosic_web"].engine
-    statements: list[str] = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    assert client.get(f"/requests/{run}").status_code == 200
-    event.remove(engine, "before_cursor_execute", count)
+    with _sql_statements(engine) as statements:
+        assert client.get(f"/requests/{run}").status_code == 200
     assert not any(s.lstrip().startswith("SELECT reactions.") for s in statements)
     assert sum("FROM requests" in s for s in statements) >= 1
     with web_sessions() as session:
