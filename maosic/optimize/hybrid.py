@@ -124,6 +124,7 @@ class HybridOptimizer(BayesOptimizer):
         refine: int = 10,
         edge_weight: float = 2.0,
         warp: bool = True,
+        quad_box: float = 0.5,
     ) -> None:
         super().__init__(
             space,
@@ -166,6 +167,9 @@ class HybridOptimizer(BayesOptimizer):
             raise ValueError(f"hybrid: edge_weight must be >= 0, got {edge_weight}")
         self.edge_weight = float(edge_weight)
         self.warp = bool(warp)
+        if not quad_box > 0:
+            raise ValueError(f"hybrid: quad_box must be > 0, got {quad_box}")
+        self.quad_box = float(quad_box)
 
     def hyperparameters(self) -> dict[str, Any]:
         hp = super().hyperparameters()
@@ -179,6 +183,7 @@ class HybridOptimizer(BayesOptimizer):
         hp["refine"] = self.refine
         hp["edge_weight"] = self.edge_weight
         hp["warp"] = self.warp
+        hp["quad_box"] = self.quad_box
         return hp
 
     @property
@@ -304,7 +309,9 @@ class HybridOptimizer(BayesOptimizer):
         order = np.argsort(dist, kind="stable")[
             : max(n_terms + 2, int(_QUAD_POINTS_PER_TERM * n_terms))
         ]
-        half = np.maximum(2.0 / self.space.steps, float(np.median(dist[order[1:]])))
+        half = np.maximum(
+            2.0 / self.space.steps, self.quad_box * float(np.median(dist[order[1:]]))
+        )
         lo = np.clip(centre - half, 0.0, 1.0)
         hi = np.clip(centre + half, 0.0, 1.0)
         raw = self._rng.uniform(lo, hi, size=(_LOCAL_CANDIDATES, d))
