@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import os
 
-# one BLAS thread per worker: the GP matrices are small and the workers already use every core
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One BLAS thread per worker: the GP matrices are small and the workers already use every core.
+# Only when run as a script: a test that imports this module must not change its process's
+# environment (numpy is loaded by then anyway, so it would not even take effect).
+if __name__ == "__main__":
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402

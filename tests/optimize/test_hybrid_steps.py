@@ -53,6 +53,42 @@ def test_quad_step_moves_towards_a_rotated_minimum() -> None:
     assert opt.recoveries == []
 
 
+def bowl_far_away(p: dict[str, float]) -> float:
+    """A round bowl whose minimum (0.95, 0.95) lies well outside the sampled patch."""
+    return float((p["x1"] - 0.95) ** 2 + (p["x2"] - 0.95) ** 2)
+
+
+@pytest.mark.parametrize("quad_box", [0.25, 0.5, 1.0])
+def test_quad_step_stays_within_quad_box_times_the_neighbours_spacing(quad_box: float) -> None:
+    """The quadratic model is trusted only near its data: the step moves at most ``quad_box``
+    times the neighbours' median distance (per coordinate) from the best point, even when the
+    model's minimum lies much further (here 0.5 away)."""
+    space = unit_space()
+    rng = np.random.default_rng(5)
+    pts = [space.to_point(space.index_of_unit(0.2 + 0.2 * rng.random(2))) for _ in range(24)]
+    losses = [bowl_far_away(p) for p in pts]
+    opt = make_optimizer(
+        "hybrid",
+        space,
+        seed=2,
+        schedule="quad",
+        stalled_schedule="quad",
+        n_initial=1,
+        quad_box=quad_box,
+    )
+    opt.preload(pts, losses)
+    proposal = opt.ask(1)[0]
+    z = np.array([[q["x1"], q["x2"]] for q in pts])
+    centre = z[int(np.argmin(losses))]
+    dist = np.sort(np.sqrt(((z - centre) ** 2).sum(axis=1)))[1:]
+    # the model is fitted to the 9 nearest points (1.5 x 6 coefficients): the best + 8 others
+    half = quad_box * float(np.median(dist[:8]))
+    step = np.abs(np.array([proposal["x1"], proposal["x2"]]) - centre)
+    assert bowl_far_away(proposal) < min(losses)  # downhill, towards the far minimum
+    assert np.all(step <= half + 0.005 + 1e-9)  # one grid step of snapping
+    assert np.max(step) > 0.6 * half  # it does go to the edge of its box
+
+
 def bump_on_broad_hill(p: dict[str, float]) -> float:
     x = np.array([p["x1"], p["x2"]])
     broad = 0.8 * np.exp(-np.sum((x - [0.3, 0.3]) ** 2) / (2 * 0.2**2))
@@ -123,6 +159,7 @@ def test_ei_refinement_is_deterministic_and_restorable() -> None:
     [
         ({"refine": -1}, "refine must be >= 0"),
         ({"edge_weight": -0.5}, "edge_weight must be >= 0"),
+        ({"quad_box": 0.0}, "quad_box must be > 0"),
         ({"schedule": "ei,quadratic"}, "unknown step kinds"),
     ],
 )
