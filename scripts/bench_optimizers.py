@@ -4,6 +4,7 @@ Usage:
     /tmp/venv/bin/python scripts/bench_optimizers.py            # full: 20 seeds x 250 experiments
     /tmp/venv/bin/python scripts/bench_optimizers.py --quick    # a few minutes: 5 seeds x 120
     options: --seeds N --first-seed S --budget N --batch K --optimizers a,b --problems p,q
+             --report RUNS_JSON,RUNS_JSON (pool saved runs, run nothing)
              --jobs N --out DIR --baseline RUNS_JSON
              --no-timing (skip the ask times), --timing-only (only them; they are measured
              one at a time while holding --lock, default /tmp/maosic-bench.lock)
@@ -280,6 +281,51 @@ def load_baseline(
     return out
 
 
+def load_report(
+    paths: list[Path], optimizers: list[str], problems: list[str]
+) -> tuple[list[dict[str, Any]], int]:
+    """Saved runs of several ``runs.json`` (e.g. seeds 0-19, 20-39 and 40-59 run separately),
+    pooled for one table: the runs of ``optimizers`` on ``problems``, and their common budget.
+
+    A (problem, optimizer, seed) run found in an earlier file wins over a later file's (so a
+    re-run default listed first replaces the old one kept beside the references); the number
+    skipped is printed. Runs of different budgets, or optimizers of one problem run on different
+    seeds, are an error: the medians would not compare like with like.
+    """
+    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for path in paths:
+        try:
+            saved = json.loads(path.read_text())["runs"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SystemExit(f"--report {path}: not a runs.json of this benchmark ({exc})") from exc
+        skipped = 0
+        for r in saved:
+            if r["optimizer"] not in optimizers or r["problem"] not in problems:
+                continue
+            key = (r["problem"], r["optimizer"], int(r["seed"]))
+            if key in runs:
+                skipped += 1
+            else:
+                runs[key] = r
+        print(f"--report {path}: {len(saved)} runs read, {skipped} were in an earlier file")
+    if not runs:
+        raise SystemExit("--report: no saved run of the optimizers and problems asked for")
+    budgets = {len(r["curve"]) for r in runs.values() if not r["unhandled"]}
+    if len(budgets) > 1:
+        raise SystemExit(f"--report: the saved runs have different budgets {sorted(budgets)}")
+    seeds: dict[str, dict[str, set[int]]] = {}
+    for problem, opt_name, seed in runs:
+        seeds.setdefault(problem, {}).setdefault(opt_name, set()).add(seed)
+    for problem, by_opt in seeds.items():
+        sets = {frozenset(v) for v in by_opt.values()}
+        if len(sets) > 1:
+            counts = {o: len(v) for o, v in sorted(by_opt.items())}
+            raise SystemExit(
+                f"--report: on {problem} the optimizers were run on different seeds {counts}"
+            )
+    return list(runs.values()), budgets.pop() if budgets else 0
+
+
 def plot(table: dict[str, dict[str, dict[str, Any]]], out: Path, budget: int) -> None:
     import matplotlib
 
@@ -338,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         help="runs.json of an earlier run: its runs of optimizers not run now (same problems, "
         "seeds and budget) join the table and the goal check, marked 'saved'",
     )
+    ap.add_argument(
+        "--report",
+        default=None,
+        help="comma-separated runs.json files: print the table, goal check and plots of their "
+        "runs pooled (e.g. three 20-seed sets), without running anything",
+    )
     args = ap.parse_args(argv)
 
     seeds = args.seeds or (5 if args.quick else 20)
@@ -355,6 +407,18 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.ERROR)
 
+    if args.report:
+        paths = [Path(p.strip()) for p in args.report.split(",") if p.strip()]
+        runs, budget = load_report(paths, optimizers, problems)
+        n_seeds = len({r["seed"] for r in runs})
+        print(f"{len(runs)} saved runs pooled, {n_seeds} seeds, budget {budget}")
+        table = summarise(runs, budget)
+        print_tables(table, [], budget)
+        if DEFAULT_OPTIMIZER in optimizers:
+            check_goals(table, [], DEFAULT_OPTIMIZER)
+        plot(table, out, budget)
+        print(f"\nplots in {out}")
+        return 0
     if args.timing_only:
         # ask times alone, e.g. not niced while the long runs go on with nice -n 19
         timings = timed_asks(optimizers, Path(args.lock))

@@ -69,3 +69,60 @@ def test_a_partial_or_different_budget_baseline_is_refused(bench, tmp_path) -> N
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="not a runs.json"):
         bench.load_baseline(tmp_path / "bad.json", ["hybrid"], wanted, 20)
+
+
+def write_named(tmp_path: Path, name: str, runs: list[dict[str, Any]]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"runs": runs, "timings": []}))
+    return path
+
+
+def test_report_pools_seed_sets_and_an_earlier_file_wins(bench, tmp_path) -> None:
+    # a re-run default (first file) beside old references that still hold the old default's runs
+    new = write_named(tmp_path, "new.json", [run("hybrid", "branin", s, 20, 8) for s in range(4)])
+    old = write_named(
+        tmp_path,
+        "old.json",
+        [run(o, "branin", s, 20, 12) for o in ("hybrid", "bayes") for s in range(4)]
+        + [run("random", "branin", 0, 20, None)],  # an optimizer not asked for is left out
+    )
+    runs, budget = bench.load_report([new, old], ["hybrid", "bayes"], ["branin"])
+    assert budget == 20
+    assert sorted((r["optimizer"], r["seed"], r["reach"]) for r in runs) == sorted(
+        [("hybrid", s, 8) for s in range(4)] + [("bayes", s, 12) for s in range(4)]
+    )
+
+
+def test_report_refuses_unequal_seeds_or_budgets(bench, tmp_path) -> None:
+    a = write_named(tmp_path, "a.json", [run("hybrid", "branin", s, 20, 8) for s in range(4)])
+    b = write_named(tmp_path, "b.json", [run("bayes", "branin", s, 20, 8) for s in range(3)])
+    with pytest.raises(SystemExit, match="branin the optimizers were run on different seeds"):
+        bench.load_report([a, b], ["hybrid", "bayes"], ["branin"])
+    c = write_named(tmp_path, "c.json", [run("bayes", "branin", s, 30, 8) for s in range(4)])
+    with pytest.raises(SystemExit, match=r"different budgets \[20, 30\]"):
+        bench.load_report([a, c], ["hybrid", "bayes"], ["branin"])
+    with pytest.raises(SystemExit, match="no saved run"):
+        bench.load_report([a], ["snobfit"], ["branin"])
+
+
+def test_report_prints_the_pooled_goal_check_and_plots(bench, tmp_path, capsys) -> None:
+    sets = [
+        write_named(
+            tmp_path,
+            f"s{first}.json",
+            [
+                run(o, "cspbbr3_cd", s, 20, reach)
+                for o, reach in (("hybrid", 9), ("bayes", 15))
+                for s in range(first, first + 2)
+            ],
+        )
+        for first in (0, 2)
+    ]
+    out = tmp_path / "out"
+    argv = ["--report", ",".join(str(p) for p in sets), "--optimizers", "hybrid,bayes"]
+    assert bench.main(argv + ["--problems", "cspbbr3_cd", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "8 saved runs pooled, 4 seeds, budget 20" in text
+    assert "PASS: |CD| median <= 20 (got 9)" in text
+    assert "PASS: cspbbr3_cd: within 10% of best(snobfit, bayes) (9.0 vs 15.0)" in text
+    assert (out / "best_so_far_cspbbr3_cd.png").stat().st_size > 0
