@@ -81,6 +81,7 @@ def run_one(task: tuple[str, str, int, int, int]) -> dict[str, Any]:
         "problem": problem_name,
         "optimizer": opt_name,
         "seed": seed,
+        "batch": batch,
         "reach": int(hit[0]) + 1 if hit.size else None,
         "curve": [round(float(v), 5) for v in norm],
         "failures_recovered": opt.failures_recovered,
@@ -249,12 +250,12 @@ def check_goals(
 
 
 def load_baseline(
-    path: Path, skip: list[str], wanted: set[tuple[str, int]], budget: int
+    path: Path, skip: list[str], wanted: set[tuple[str, int]], budget: int, batch: int = 1
 ) -> list[dict[str, Any]]:
     """Runs of other optimizers saved by an earlier run (``runs.json``) on the same problems and
     seeds, renamed ``NAME (saved)`` in the table; the goal check compares with them as with fresh
     runs. A saved set that does not cover every wanted (problem, seed) or whose curves have a
-    different budget is an error: a partial baseline would bias the medians."""
+    different budget or batch size is an error: a partial baseline would bias the medians."""
     try:
         saved = json.loads(path.read_text())["runs"]
     except (OSError, ValueError, KeyError) as exc:
@@ -277,6 +278,13 @@ def load_baseline(
                 f"--baseline {path}: {opt_name} runs have a budget other than {budget} "
                 f"(e.g. {short[0]})"
             )
+        # runs saved before the batch size was recorded asked one point at a time
+        other = [k for k, r in cells.items() if int(r.get("batch", 1)) != batch]
+        if other:
+            raise SystemExit(
+                f"--baseline {path}: {opt_name} runs have a batch size other than {batch} "
+                f"(e.g. {other[0]})"
+            )
         out += [dict(r, optimizer=f"{opt_name} (saved)") for r in cells.values()]
     return out
 
@@ -289,8 +297,8 @@ def load_report(
 
     A (problem, optimizer, seed) run found in an earlier file wins over a later file's (so a
     re-run default listed first replaces the old one kept beside the references); the number
-    skipped is printed. Runs of different budgets, or optimizers of one problem run on different
-    seeds, are an error: the medians would not compare like with like.
+    skipped is printed. Runs of different budgets or batch sizes, or optimizers of one problem run
+    on different seeds, are an error: the medians would not compare like with like.
     """
     runs: dict[tuple[str, str, int], dict[str, Any]] = {}
     for path in paths:
@@ -313,6 +321,10 @@ def load_report(
     budgets = {len(r["curve"]) for r in runs.values() if not r["unhandled"]}
     if len(budgets) > 1:
         raise SystemExit(f"--report: the saved runs have different budgets {sorted(budgets)}")
+    # runs saved before the batch size was recorded asked one point at a time
+    batches = {int(r.get("batch", 1)) for r in runs.values()}
+    if len(batches) > 1:
+        raise SystemExit(f"--report: the saved runs have different batch sizes {sorted(batches)}")
     seeds: dict[str, dict[str, set[int]]] = {}
     for problem, opt_name, seed in runs:
         seeds.setdefault(problem, {}).setdefault(opt_name, set()).add(seed)
@@ -455,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     saved: list[dict[str, Any]] = []
     if args.baseline:
         wanted = {(t[0], t[2]) for t in tasks}
-        saved = load_baseline(Path(args.baseline), optimizers, wanted, budget)
+        saved = load_baseline(Path(args.baseline), optimizers, wanted, budget, args.batch)
     timings: list[dict[str, Any]] = []
     if not args.no_timing:
         timings = timed_asks(optimizers, Path(args.lock))

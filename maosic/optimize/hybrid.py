@@ -5,8 +5,9 @@ After the Latin-hypercube start, each proposal follows a fixed ``schedule`` of s
 * ``ei`` - expected improvement of the global GP over random and near-best grid candidates, then
   a finer search around the best-scoring candidates (``refine``);
 * ``quad`` - SNOBFIT's local step: a full quadratic fitted by least squares to the nearest points
-  of the best point, minimised inside a box half as wide as their spacing; it averages noise and
-  follows ridges that are not along an axis (flow ratios of the 5-D PLQY problem);
+  of the best point, minimised inside a box reaching ``quad_box`` (0.5) times their median
+  distance from it; it averages noise and follows ridges that are not along an axis (flow ratios
+  of the 5-D PLQY problem);
 * ``local`` - a small GP fitted to the best point's nearest neighbours only, maximising EI inside
   a box whose size follows the local sample spacing;
 * ``alt`` - a local GP step around an *alternative* point: the measured point that beat the

@@ -66,6 +66,10 @@ def test_a_partial_or_different_budget_baseline_is_refused(bench, tmp_path) -> N
     other_budget = write(tmp_path, [run("bayes", "branin", s, 30, 5) for s in (0, 1)])
     with pytest.raises(SystemExit, match="budget other than 20"):
         bench.load_baseline(other_budget, ["hybrid"], wanted, 20)
+    batch4 = write(tmp_path, [dict(run("bayes", "branin", s, 20, 5), batch=4) for s in (0, 1)])
+    with pytest.raises(SystemExit, match="batch size other than 1"):
+        bench.load_baseline(batch4, ["hybrid"], wanted, 20)
+    assert len(bench.load_baseline(batch4, ["hybrid"], wanted, 20, batch=4)) == 2
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="not a runs.json"):
         bench.load_baseline(tmp_path / "bad.json", ["hybrid"], wanted, 20)
@@ -93,7 +97,7 @@ def test_report_pools_seed_sets_and_an_earlier_file_wins(bench, tmp_path) -> Non
     )
 
 
-def test_report_refuses_unequal_seeds_or_budgets(bench, tmp_path) -> None:
+def test_report_refuses_unequal_seeds_budgets_or_batches(bench, tmp_path) -> None:
     a = write_named(tmp_path, "a.json", [run("hybrid", "branin", s, 20, 8) for s in range(4)])
     b = write_named(tmp_path, "b.json", [run("bayes", "branin", s, 20, 8) for s in range(3)])
     with pytest.raises(SystemExit, match="branin the optimizers were run on different seeds"):
@@ -101,6 +105,10 @@ def test_report_refuses_unequal_seeds_or_budgets(bench, tmp_path) -> None:
     c = write_named(tmp_path, "c.json", [run("bayes", "branin", s, 30, 8) for s in range(4)])
     with pytest.raises(SystemExit, match=r"different budgets \[20, 30\]"):
         bench.load_report([a, c], ["hybrid", "bayes"], ["branin"])
+    batch4 = [dict(run("bayes", "branin", s, 20, 8), batch=4) for s in range(4)]
+    d = write_named(tmp_path, "d.json", batch4)
+    with pytest.raises(SystemExit, match=r"different batch sizes \[1, 4\]"):
+        bench.load_report([a, d], ["hybrid", "bayes"], ["branin"])
     with pytest.raises(SystemExit, match="no saved run"):
         bench.load_report([a], ["snobfit"], ["branin"])
 
