@@ -13,6 +13,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -36,8 +37,14 @@ def _free_port() -> int:
 
 
 def start_sim_daemon(seed: int, chemistry: str, speed: float = 0.0) -> tuple[subprocess.Popen, str]:
-    """Start ``python -m hardware_interface --sim`` on a free loopback port; wait for it."""
+    """Start ``python -m hardware_interface --sim`` on a free loopback port; wait for it.
+
+    The daemon logs every call (a spectrum reply is ~10 kB of log) for as long as the campaign
+    runs. Its output goes to an unnamed temporary file, read only when it fails to start: an
+    unread pipe fills after about nine experiments and then blocks the daemon in mid-call.
+    """
     port = _free_port()
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -56,18 +63,23 @@ def start_sim_daemon(seed: int, chemistry: str, speed: float = 0.0) -> tuple[sub
             str(speed),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}/"
     client = HardwareClient(url, retries=0)
     deadline = time.monotonic() + 30
-    while not client.ping():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            proc.kill()
-            raise RuntimeError(f"the simulated lab did not start: {err.strip()[-500:]}")
-        time.sleep(0.1)
-    client.close()
+    try:
+        while not client.ping():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait(timeout=10)
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                raise RuntimeError(f"the simulated lab did not start: {err.strip()[-500:]}")
+            time.sleep(0.1)
+    finally:
+        client.close()
+        log.close()  # the daemon keeps its own handle; the file goes when both are closed
     return proc, url
 
 

@@ -1,5 +1,6 @@
 """`python -m maosic campaign ... --sim` runs a campaign in the terminal and prints the best."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "MAOSIC_INSTANCE_PATH": str(tmp_path)}
     return subprocess.run(
         [sys.executable, "-m", "maosic", "campaign", *args],
@@ -15,7 +16,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
     )
 
 
@@ -47,3 +48,23 @@ def test_headless_campaign_bad_inputs(tmp_path):
     assert bad.returncode == 2 and "broken.json:2:" in bad.stderr
     wrong_opt = _run(tmp_path, "examples/cspbbr3.json", "--sim", "--optimizer", "magic")
     assert wrong_opt.returncode == 2 and "unknown optimizer 'magic'" in wrong_opt.stderr
+
+
+def test_headless_campaign_longer_than_the_daemons_log_buffer(tmp_path):
+    """The simulated daemon logs ~30 kB per experiment; 30 experiments are far more than a pipe
+    holds (64 kB), so a daemon whose output nobody reads would block after about nine."""
+    args = ("examples/cspbbr3.json", "--sim", "--max", "30", "--optimizer", "random")
+    proc = _run(tmp_path, *args, timeout=90)  # ~3 s when nothing blocks
+    assert proc.returncode == 0, proc.stderr
+    assert "30 of 30" in proc.stdout
+
+
+def test_headless_reports_why_the_simulated_lab_did_not_start(tmp_path):
+    config = json.loads((ROOT / "examples" / "cspbbr3.json").read_text())
+    config["chemistry"] = "unobtainium"
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(config))
+    proc = _run(tmp_path, str(path), "--sim")
+    assert proc.returncode == 1
+    assert "the simulated lab did not start" in proc.stderr
+    assert "unobtainium" in proc.stderr  # the daemon's own reason, read from its log
