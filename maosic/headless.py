@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -112,6 +113,10 @@ def main(argv: list[str]) -> int:
         )
         return 2
     daemon = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (kill, a service manager) ends the run like Ctrl-C does, through the cleanup
+        # below: Python's default would exit at once and leave the simulated daemon running.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = load_settings()
         url = args.database_url or settings.resolved_database_url
@@ -169,6 +174,10 @@ def main(argv: list[str]) -> int:
         if daemon is not None:
             daemon.terminate()
             daemon.wait(timeout=10)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _progress(service: CoreService, request_id: int, done: threading.Event, quiet: bool) -> None:

@@ -1,8 +1,12 @@
 """`python -m maosic campaign ... --sim` runs a campaign in the terminal and prints the best."""
 
 import json
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +72,36 @@ def test_headless_reports_why_the_simulated_lab_did_not_start(tmp_path):
     assert proc.returncode == 1
     assert "the simulated lab did not start" in proc.stderr
     assert "unobtainium" in proc.stderr  # the daemon's own reason, read from its log
+
+
+def test_sigterm_stops_the_campaign_and_its_simulated_lab(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "MAOSIC_INSTANCE_PATH": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    args = ["examples/cspbbr3.json", "--sim", "--max", "290", "--optimizer", "random"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maosic", "campaign", *args, "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = []
+        while not (found := re.search(r"lab http://127\.0\.0\.1:(\d+)/", "".join(lines))):
+            line = proc.stdout.readline()  # "request 1: ..., lab http://127.0.0.1:PORT/"
+            assert line, f"no lab URL in {lines}"
+            lines.append(line)
+        port = int(found.group(1))
+        time.sleep(1.0)  # experiments are running
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    # the daemon was stopped with the campaign: nothing answers on its port any more
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                break
+        assert time.monotonic() < deadline, "the simulated daemon outlived its campaign"
+        time.sleep(0.1)
