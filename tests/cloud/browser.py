@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from waitress import wasyncore
 from waitress.server import create_server
 
 from tests.conftest import artifacts_dir
@@ -37,8 +38,14 @@ def serve(app: Flask) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.close()
-        thread.join(timeout=5)
+        # Stop the loop from its own thread: closing the sockets from here while it waits in
+        # select() can make it fail with EBADF (an unhandled thread exception in one CI run).
+        def stop() -> None:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)  # the loop ends when its map is empty
+
+        server.trigger.pull_trigger(stop)
+        thread.join(timeout=10)
 
 
 @contextmanager
