@@ -138,8 +138,8 @@ class CoreService:
                 'a formula needs its search space, e.g. {"T": {"bound": [90, 180], "dx": 0.5}}',
             )
         for var, spec in space.items():
-            if not isinstance(spec, dict) or "bound" not in spec:
-                raise ServiceError("space", f"variable {var!r} needs a 'bound' [lo, hi]")
+            if not isinstance(spec, dict) or not _is_number_pair(spec.get("bound")):
+                raise ServiceError("space", f"variable {var!r} needs a 'bound' [lo, hi] of numbers")
         return formula_config(formula, space, name)
 
     # -- request.status / cancel / list ------------------------------------------------------
@@ -255,3 +255,11 @@ class CoreService:
                 for e in request.experiments
             ]
         return info
+
+
+def _is_number_pair(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )

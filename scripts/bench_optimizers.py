@@ -249,6 +249,20 @@ def check_goals(
         print(f"- {'PASS' if ok else 'FAIL'}: {text}")
 
 
+def _read_runs(path: Path, option: str) -> list[dict[str, Any]]:
+    """The runs saved in ``path`` (a ``runs.json`` of this script); SystemExit naming the
+    option and file when it is not one."""
+    try:
+        return json.loads(path.read_text())["runs"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"{option} {path}: not a runs.json of this benchmark ({exc})") from exc
+
+
+def _batch_of(run: dict[str, Any]) -> int:
+    """Points per ask of a saved run (runs saved before it was recorded asked one at a time)."""
+    return int(run.get("batch", 1))
+
+
 def load_baseline(
     path: Path, skip: list[str], wanted: set[tuple[str, int]], budget: int, batch: int = 1
 ) -> list[dict[str, Any]]:
@@ -256,10 +270,7 @@ def load_baseline(
     seeds, renamed ``NAME (saved)`` in the table; the goal check compares with them as with fresh
     runs. A saved set that does not cover every wanted (problem, seed) or whose curves have a
     different budget or batch size is an error: a partial baseline would bias the medians."""
-    try:
-        saved = json.loads(path.read_text())["runs"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise SystemExit(f"--baseline {path}: not a runs.json of this benchmark ({exc})") from exc
+    saved = _read_runs(path, "--baseline")
     by_opt: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
     for r in saved:
         if r["optimizer"] not in skip and (r["problem"], r["seed"]) in wanted:
@@ -278,8 +289,7 @@ def load_baseline(
                 f"--baseline {path}: {opt_name} runs have a budget other than {budget} "
                 f"(e.g. {short[0]})"
             )
-        # runs saved before the batch size was recorded asked one point at a time
-        other = [k for k, r in cells.items() if int(r.get("batch", 1)) != batch]
+        other = [k for k, r in cells.items() if _batch_of(r) != batch]
         if other:
             raise SystemExit(
                 f"--baseline {path}: {opt_name} runs have a batch size other than {batch} "
@@ -302,10 +312,7 @@ def load_report(
     """
     runs: dict[tuple[str, str, int], dict[str, Any]] = {}
     for path in paths:
-        try:
-            saved = json.loads(path.read_text())["runs"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise SystemExit(f"--report {path}: not a runs.json of this benchmark ({exc})") from exc
+        saved = _read_runs(path, "--report")
         skipped = 0
         for r in saved:
             if r["optimizer"] not in optimizers or r["problem"] not in problems:
@@ -321,8 +328,7 @@ def load_report(
     budgets = {len(r["curve"]) for r in runs.values() if not r["unhandled"]}
     if len(budgets) > 1:
         raise SystemExit(f"--report: the saved runs have different budgets {sorted(budgets)}")
-    # runs saved before the batch size was recorded asked one point at a time
-    batches = {int(r.get("batch", 1)) for r in runs.values()}
+    batches = {_batch_of(r) for r in runs.values()}
     if len(batches) > 1:
         raise SystemExit(f"--report: the saved runs have different batch sizes {sorted(batches)}")
     seeds: dict[str, dict[str, set[int]]] = {}

@@ -46,3 +46,10 @@ def test_an_optimizer_object_is_taken_by_its_name(sessions):
 def test_an_unknown_optimizer_object_is_refused_by_name(sessions):
     with pytest.raises(ServiceError, match="unknown optimizer 'annealing'"):
         CoreService(sessions).submit(config=_config(optimizer={"name": "annealing"}), budget=2)
+
+
+@pytest.mark.parametrize("bound", [5, [1, 2, 3], ["a", "b"], None])
+def test_a_formula_space_with_a_malformed_bound_names_the_variable(sessions, bound):
+    space = {"T": {"bound": [90, 180]}, "C": {"bound": bound}}
+    with pytest.raises(ServiceError, match=r"variable 'C' needs a 'bound' \[lo, hi\] of numbers"):
+        CoreService(sessions).submit(formula="H[$T, 10, $C]", space=space, budget=2)
