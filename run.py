@@ -41,17 +41,40 @@ def _bootstrap() -> None:
 log = logging.getLogger("maosic")
 
 
-def _prepare_database(settings) -> None:
+def _prepare_database(settings, demo: bool = False) -> bool:
+    """Schema and example reactions; with ``demo`` (the all-in-one start on the default SQLite
+    file, unless ``demo_accounts`` is off) the demo accounts, once, on a database with no
+    account. Returns True when the demo accounts are in use (created now or before)."""
+    from sqlalchemy import select
+
+    from maosic.db.models import User
     from maosic.db.schema import create_or_upgrade
-    from maosic.db.seed import seed
-    from maosic.db.session import make_engine
+    from maosic.db.seed import FIRST_ADMIN_HINT, count_users, seed_demo_users, seed_examples
+    from maosic.db.session import make_engine, session_factory
 
     url = settings.resolved_database_url
     engine = make_engine(url)
-    log.info("%s (%s)", create_or_upgrade(engine, url), engine.url.render_as_string(True))
-    engine.dispose()
-    for line in seed(url):
+    log.info("%s (%s)", create_or_upgrade(engine, url), _shown_url(url))
+    for line in seed_examples(url):
         log.info("seeded %s", line)
+    demo = demo and settings.demo_accounts and not settings.database_url
+    for line in seed_demo_users(url) if demo else []:
+        log.info("created %s", line)
+    with session_factory(engine)() as session:
+        if not count_users(session):
+            log.warning(FIRST_ADMIN_HINT)
+        demo_in_use = demo and session.scalar(
+            select(User.id).where(User.username == "demo", User.active.is_(True))
+        )
+    engine.dispose()
+    return bool(demo_in_use)
+
+
+def _shown_url(url: str) -> str:
+    """The database URL without its password: banners and logs end up in tickets and chats."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _serve_web(settings, stop: threading.Event) -> None:
@@ -87,7 +110,9 @@ def _child(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *argv], cwd=ROOT, env=env)
 
 
-def _wait_for_rpc(name: str, url: str, method: str, child: subprocess.Popen) -> None:
+def _wait_for_rpc(
+    name: str, url: str, method: str, child: subprocess.Popen, token: str = ""
+) -> None:
     """Block until ``url`` answers a JSON-RPC ``method`` call, or fail if ``child`` exits."""
     import json
     import time
@@ -100,9 +125,10 @@ def _wait_for_rpc(name: str, url: str, method: str, child: subprocess.Popen) -> 
         if child.poll() is not None:
             raise OSError(f"the {name} exited with code {child.returncode} while starting")
         try:
-            request = urllib.request.Request(
-                url, data=body, headers={"Content-Type": "application/json"}
-            )
+            headers = {"Content-Type": "application/json"}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            request = urllib.request.Request(url, data=body, headers=headers)
             with urllib.request.urlopen(request, timeout=2.0) as reply:
                 if reply.status == 200:
                     return
@@ -135,12 +161,13 @@ def _stop_children(children: dict[str, subprocess.Popen]) -> None:
 
 
 def run_all(settings, args: argparse.Namespace) -> int:
-    from maosic.config import ensure_secret_key
+    from maosic.config import ensure_core_token, ensure_secret_key
 
     stop = threading.Event()
     _wait_for_signal(stop)
-    _prepare_database(settings)
+    demo = _prepare_database(settings, demo=True)
     ensure_secret_key(settings)
+    core_token = ensure_core_token(settings)
     speed = args.speed if args.speed is not None else settings.sim_speed
     host = settings.host
     hardware_url = f"http://{host}:{settings.hardware_port}/"
@@ -171,18 +198,23 @@ def run_all(settings, args: argparse.Namespace) -> int:
         )
         _wait_for_rpc("hardware daemon", hardware_url, "system.status", children["hardware daemon"])
         children["core"] = _child("core", ["core"], env)
-        _wait_for_rpc("core", core_url, "queue.list", children["core"])
+        _wait_for_rpc("core", core_url, "queue.list", children["core"], core_token)
         settings.hardware_url, settings.core_url = hardware_url, core_url
         os.environ["MAOSIC_CORE_URL"] = core_url
         os.environ["MAOSIC_HARDWARE_URL"] = hardware_url
+        accounts = (
+            "  log in as demo / demo-password (operator / operator-password, "
+            "admin / admin-password)\n"
+            if demo
+            else "  log in with your account (scripts/create_db.py --create-admin NAME makes one)\n"
+        )
         print(
             "\nMAOSIC is running (simulated lab on loopback, no TLS: for one machine only).\n"
             f"  web site:         http://{host}:{settings.web_port}/\n"
-            f"  core handler:     {core_url}   (JSON-RPC 2.0)\n"
+            f"  core handler:     {core_url}   (JSON-RPC 2.0; token in instance/core.token)\n"
             f"  hardware daemon:  {hardware_url}   (JSON-RPC 2.0, simulated lab)\n"
-            f"  database:         {settings.resolved_database_url}\n"
-            "  log in as demo / demo-password (operator / operator-password, "
-            "admin / admin-password)\n"
+            f"  database:         {_shown_url(settings.resolved_database_url)}\n"
+            f"{accounts}"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from maosic.db.models import Role, User, utcnow
 from maosic.db.passwords import hash_password, verify_password
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 # Verified against when the username does not exist, so a wrong name costs the same time as a
 # wrong password and response timing does not reveal which accounts exist.
@@ -82,6 +84,8 @@ def login() -> str | Response:
             login_user(Account.from_row(user))
             return redirect(_safe_next(request.args.get("next")))
         web().login_failures.record(address)
+        # %r: a username with a newline in it cannot forge a second log line
+        log.warning("failed login as %r from %s", (form.username.data or "")[:64], address)
         if user is not None and not ok:
             user.failed_logins = (user.failed_logins or 0) + 1
             if user.failed_logins >= int(current_app.config["LOGIN_MAX_FAILURES"]):

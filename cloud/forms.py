@@ -29,6 +29,8 @@ from wtforms.validators import (
 from maosic.db.models import Role
 from maosic.db.passwords import MIN_PASSWORD_LENGTH
 
+BOUND_MAX = 1e9  # no reaction variable (°C, mmol/mL, mL/min, s) comes near this
+SEED_MAX = 2**31 - 1  # requests.seed is a 32-bit column
 USERNAME_RULE = Regexp(
     r"^[A-Za-z0-9_.-]+$", message="use letters, digits, dot, dash or underscore only"
 )
@@ -69,9 +71,10 @@ class SpaceRow(FlaskForm):
         csrf = False  # the enclosing form carries the token
 
     name = StringField("Variable", validators=[Optional(), Length(max=32)])
-    low = DecimalField("Lower bound", validators=[Optional()])
-    high = DecimalField("Upper bound", validators=[Optional()])
-    dx = DecimalField("Resolution", validators=[Optional()])
+    # Decimal holds 1e400 exactly; as the float the core receives it would be infinity.
+    low = DecimalField("Lower bound", validators=[Optional(), NumberRange(-BOUND_MAX, BOUND_MAX)])
+    high = DecimalField("Upper bound", validators=[Optional(), NumberRange(-BOUND_MAX, BOUND_MAX)])
+    dx = DecimalField("Resolution", validators=[Optional(), NumberRange(0, BOUND_MAX)])
 
 
 SOURCES = [
@@ -93,7 +96,9 @@ class RequestForm(FlaskForm):
         "Budget (experiments)", validators=[InputRequired(), NumberRange(min=1, max=10_000)]
     )
     optimizer = SelectField("Optimizer", validate_choice=False)
-    seed = IntegerField("Random seed", default=0, validators=[Optional(), NumberRange(min=0)])
+    seed = IntegerField(
+        "Random seed", default=0, validators=[Optional(), NumberRange(min=0, max=SEED_MAX)]
+    )
 
 
 class RoleForm(FlaskForm):

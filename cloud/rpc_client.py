@@ -41,7 +41,7 @@ class RpcCaller(Protocol):
 
     url: str
 
-    def call(self, method: str, **params: Any) -> Any: ...
+    def call(self, method: str, *, as_user: str | None = None, **params: Any) -> Any: ...
 
 
 class RpcClient:
@@ -67,13 +67,17 @@ class RpcClient:
         # Per thread: neither an http.client connection nor a requests.Session may be shared.
         self._local = threading.local()
 
-    def call(self, method: str, **params: Any) -> Any:
+    def call(self, method: str, *, as_user: str | None = None, **params: Any) -> Any:
+        """``as_user``: the account the call acts for (the logged-in user), sent with the
+        installation's token; the core trusts that pairing only (see maosic.rpc_auth)."""
         with self._lock:
             call_id = next(self._ids)
         body = {"jsonrpc": "2.0", "method": method, "params": params, "id": call_id}
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        if as_user is not None:
+            headers["X-MAOSIC-User"] = as_user
         try:
             if self._plain:
                 status, raw = self._post_plain(json.dumps(body).encode(), headers)

@@ -96,9 +96,8 @@ def live(request_id: int) -> Response:
 @login_required
 def cancel(request_id: int) -> Response:
     request = rundata.load_request(request_id)
-    owner = None if current_user.is_staff else current_user.username
     try:
-        web().core.call("request.cancel", id=request.id, owner=owner)
+        web().core.call("request.cancel", id=request.id, as_user=current_user.username)
         flash(f"Request {request.id} is cancelled (a running experiment finishes first).", "info")
     except RpcFailure as exc:
         flash(f"Cannot cancel: {exc.message}", "error")

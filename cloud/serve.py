@@ -13,6 +13,9 @@ that wants the GIL back waits up to the interpreter's switch interval (5 ms by d
 another thread computes, so one page paid that wait several times over. The server sets a 1 ms
 interval: interactive requests get the GIL back sooner, at the price of a little more switching
 for CPU-bound threads in the same process (a campaign's optimizer in ``run.py``'s all-in-one).
+
+The server itself comes from ``maosic.wsgi_server``: a connection limit, idle and request
+timeouts and a poll() loop that idle or slow clients cannot exhaust (issue 17, item 4).
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from __future__ import annotations
 import sys
 
 from flask import Flask
-from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
+from waitress.server import BaseWSGIServer, MultiSocketServer
+
+from maosic.wsgi_server import CONNECTION_LIMIT, REQUEST_TIMEOUT_S, make_wsgi_server
 
 WEB_THREADS = 4  # see the module docstring; measured with scripts/bench_web.py --threads
 SWITCH_INTERVAL_S = 0.001  # GIL switch interval for the serving process (s); Python's is 0.005
-CONNECTION_LIMIT = 200  # open keep-alive connections: browsers hold ~6 each while a page loads
 CHANNEL_TIMEOUT_S = 60  # close keep-alive connections idle this long (s); the run page polls
 
 
@@ -36,12 +40,15 @@ def make_web_server(
     connection_limit: int = CONNECTION_LIMIT,
     channel_timeout_s: int = CHANNEL_TIMEOUT_S,
     switch_interval_s: float | None = SWITCH_INTERVAL_S,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> BaseWSGIServer | MultiSocketServer:
     """A waitress server for ``app`` on ``host``:``port`` (0 picks a free port); call ``run()``.
 
     ``threads`` worker threads, at most ``connection_limit`` open connections, idle keep-alive
-    connections closed after ``channel_timeout_s`` seconds. ``switch_interval_s`` (s) is set for
-    the whole process (``sys.setswitchinterval``); None leaves it alone.
+    connections closed after ``channel_timeout_s`` seconds, a request that takes more than
+    ``request_timeout_s`` seconds to arrive dropped (see ``maosic.wsgi_server``).
+    ``switch_interval_s`` (s) is set for the whole process (``sys.setswitchinterval``); None
+    leaves it alone.
     """
     if threads < 1:
         raise ValueError(f"make_web_server: threads must be >= 1, got {threads}")
@@ -51,12 +58,13 @@ def make_web_server(
                 f"make_web_server: switch_interval_s must be in (0, 0.1] s, got {switch_interval_s}"
             )
         sys.setswitchinterval(switch_interval_s)
-    return create_server(
+    return make_wsgi_server(
         app,
-        host=host,
-        port=port,
+        host,
+        port,
         threads=threads,
         connection_limit=connection_limit,
-        channel_timeout=channel_timeout_s,
+        channel_timeout_s=channel_timeout_s,
+        request_timeout_s=request_timeout_s,
         ident="maosic",
     )

@@ -7,7 +7,8 @@ Keys read from ``app.config`` (all optional):
 ``CORE_URL``          the core's JSON-RPC handler (default ``core_url``)
 ``HARDWARE_URL``      the daemon's JSON-RPC endpoint (default ``hardware_url``)
 ``HARDWARE_TOKEN``    bearer token for the daemon (default ``hardware_token``)
-``CORE_TOKEN``        bearer token for the core's handler (default ``core_token``)
+``CORE_TOKEN``        this installation's token at the core's handler (default ``core_token``,
+                      else ``instance/core.token``, created on first use)
 ``LOG_KEY_FILE``      Fernet key file of the audit log (default ``resolved_log_key_file``)
 ``WTF_CSRF_ENABLED``  CSRF protection (default True; tests may switch it off)
 ``TESTING``           Flask's testing flag
@@ -16,8 +17,11 @@ Keys read from ``app.config`` (all optional):
 ``LOGIN_LOCK_S``      how long a locked account stays locked, s (default 900)
 ``LOGIN_IP_MAX_FAILURES``, ``LOGIN_IP_WINDOW_S`` failed logins one client address may make
                       within the window (s) before it is refused (default 30 in 900 s)
-``SESSION_COOKIE_SECURE`` send the session cookie only over HTTPS (default False; set True
-                      behind TLS)
+``SESSION_COOKIE_SECURE`` send the session cookie only over HTTPS (default: maosic setting
+                      ``session_cookie_secure``; a request that arrived over HTTPS, directly
+                      or through a trusted proxy, gets a Secure cookie in any case)
+``TRUSTED_PROXIES``   reverse proxies in front of the site whose X-Forwarded-For/-Proto/-Host
+                      are believed (default: maosic setting ``trusted_proxies``, 0)
 ``POLL_MS``           how often the run page polls for news, ms (default 1500)
 """
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maosic.config import Settings, ensure_secret_key, load_settings
+from maosic.config import Settings, ensure_core_token, ensure_secret_key, load_settings
 
 DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_ENABLED": True,
@@ -37,7 +41,6 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_IP_WINDOW_S": 900,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_SECURE": False,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,  # a configuration file is a few kB
@@ -56,12 +59,15 @@ def layered_config(test_config: dict[str, Any] | None, settings: Settings | None
             "CORE_URL": settings.core_url,
             "HARDWARE_URL": settings.hardware_url,
             "HARDWARE_TOKEN": settings.hardware_token,
-            "CORE_TOKEN": settings.core_token,
             "LOG_KEY_FILE": str(settings.resolved_log_key_file),
+            "SESSION_COOKIE_SECURE": settings.session_cookie_secure,
+            "TRUSTED_PROXIES": settings.trusted_proxies,
         }
     )
     if "SECRET_KEY" not in overrides:
         merged["SECRET_KEY"] = ensure_secret_key(settings)
+    if "CORE_TOKEN" not in overrides:
+        merged["CORE_TOKEN"] = ensure_core_token(settings)
     merged.update(overrides)
     if merged.get("SESSION_COOKIE_SECURE"):
         merged["REMEMBER_COOKIE_SECURE"] = True

@@ -126,7 +126,6 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
         "budget": form.budget.data,
         "optimizer": form.optimizer.data,
         "seed": form.seed.data or 0,
-        "owner": current_user.username,
         "name": form.name.data or None,
     }
     space = _space(form)
@@ -169,7 +168,9 @@ def new_request() -> str | Response | tuple[str, int]:
     error: dict[str, Any] | None = None
     if form.validate_on_submit():
         try:
-            reply = web().core.call("request.submit", **_submission(form, reactions))
+            reply = web().core.call(
+                "request.submit", as_user=current_user.username, **_submission(form, reactions)
+            )
         except ValueError as exc:
             error = {"field": "form", "message": str(exc)}
         except RpcFailure as exc:

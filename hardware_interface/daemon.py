@@ -195,7 +195,11 @@ class LabDaemon:
 
     def pump_id(self, pump: str) -> str:
         if pump not in self.pumps:
-            raise AppError(UNKNOWN_MODULE, pump, f"unknown pump {pump!r}; pumps: {self.pumps}")
+            raise AppError(
+                UNKNOWN_MODULE,
+                safety.module_name(pump),
+                f"unknown pump {safety.shown(pump)}; pumps: {self.pumps}",
+            )
         return pump
 
     # -- safety ------------------------------------------------------------------------------

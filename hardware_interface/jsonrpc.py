@@ -14,6 +14,12 @@ Conformance notes, where the `json-rpc` package falls short of the specification
 - an empty batch `[]` is one -32600 error (not an array);
 - a notification never produces a response, even when its method is unknown or fails.
 
+Numbers: JSON allows any number, Python's json reads `1e400` as infinity and a 5000-digit integer
+not at all. A body holding a non-finite number (`1e400`, `NaN`, `Infinity`) or an integer outside
+64-bit signed range is refused as a parse error (-32700) whose `data` says which number is out
+of range, before any handler sees it; error texts quote at most ECHO_LIMIT characters of the
+caller's input.
+
 Parameter checking: arguments are bound with `inspect.Signature.bind` (by name or by position)
 and, when the handler annotates a parameter with a plain JSON type (`float`, `int`, `bool`, `str`,
 `list`, `dict`, optionally `| None`), the value is type-checked, so a wrong call is reported as
@@ -25,6 +31,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -46,6 +53,12 @@ _STANDARD_MESSAGES = {
     INVALID_PARAMS: "Invalid params",
     INTERNAL_ERROR: "Internal error",
 }
+
+# Integers a request may carry: 64-bit signed, what every handler, driver and database column can
+# hold. Floats must be finite doubles.
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+ECHO_LIMIT = 80  # characters of a caller's value quoted back in an error's data
 
 # A reply id of None is serialised as JSON null, which the spec requires when the request id
 # could not be determined; this sentinel marks "no id member at all" (a notification).
@@ -140,7 +153,12 @@ class Dispatcher:
     def handle(self, raw: bytes | str) -> bytes | None:
         """Answer one HTTP body: bytes of the JSON response, or None when none is due."""
         try:
-            payload = json.loads(raw, parse_constant=_refuse_constant)
+            payload = json.loads(
+                raw,
+                parse_constant=_refuse_constant,
+                parse_int=_parse_int,
+                parse_float=_parse_float,
+            )
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             return _dump(_error_response(None, PARSE_ERROR, data=str(exc)[:200]))
         reply = self.handle_json(payload)
@@ -186,7 +204,8 @@ class Dispatcher:
     def _call(self, name: str, params: Any) -> dict[str, Any]:
         method = self._methods.get(name)
         if method is None:
-            return {"error": RpcError(METHOD_NOT_FOUND, "Method not found", name).to_json()}
+            error = RpcError(METHOD_NOT_FOUND, "Method not found", _cut(name))
+            return {"error": error.to_json()}
         try:
             if params is None:
                 bound = method.signature.bind()
@@ -195,7 +214,8 @@ class Dispatcher:
             else:
                 bound = method.signature.bind(**params)
         except TypeError as exc:
-            return {"error": RpcError(INVALID_PARAMS, "Invalid params", f"{name}: {exc}").to_json()}
+            detail = f"{name}: {_cut(str(exc), 2 * ECHO_LIMIT)}"
+            return {"error": RpcError(INVALID_PARAMS, "Invalid params", detail).to_json()}
         for pname, value in bound.arguments.items():
             hint = method.hints.get(pname)
             if hint is None:
@@ -209,7 +229,9 @@ class Dispatcher:
                 values = [value]
             for item in values:
                 if not _json_type_check(item, hint):
-                    detail = f"{name}: param '{pname}' must be {_type_name(hint)}, got {item!r}"
+                    detail = (
+                        f"{name}: param '{pname}' must be {_type_name(hint)}, got {_brief(item)}"
+                    )
                     return {"error": RpcError(INVALID_PARAMS, "Invalid params", detail).to_json()}
         try:
             return {"result": method.func(*bound.args, **bound.kwargs)}
@@ -217,8 +239,44 @@ class Dispatcher:
             return {"error": exc.to_json()}
         except Exception as exc:  # noqa: BLE001 - any handler bug becomes -32603, logged
             log.exception("method %s failed", name)
-            detail = f"{name}: {type(exc).__name__}: {exc}"
+            detail = f"{name}: {type(exc).__name__}: {_cut(str(exc), 2 * ECHO_LIMIT)}"
             return {"error": RpcError(INTERNAL_ERROR, "Internal error", detail).to_json()}
+
+
+def _brief(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """repr() of a caller's value for an error text, cut to `limit` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits(): never decoded here
+        text = "<a very large integer>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse_int(literal: str) -> int:
+    # int() itself refuses more than 4300 digits with an obscure message; 20 characters hold any
+    # 64-bit integer with its sign, so the length test also spares int() a long string.
+    if len(literal) <= 20:
+        value = int(literal)
+        if INT_MIN <= value <= INT_MAX:
+            return value
+    raise ValueError(
+        f"integer {_cut(literal, 40)} is out of range: integers must fit in 64 bits "
+        f"[{INT_MIN}, {INT_MAX}]"
+    )
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if math.isfinite(value):
+        return value
+    raise ValueError(
+        f"number {_cut(literal, 40)} is out of range: numbers must be finite "
+        "(at most about 1.8e308 in magnitude)"
+    )
 
 
 def _refuse_constant(name: str) -> Any:

@@ -13,6 +13,22 @@ from dataclasses import dataclass
 from hardware_interface.errors import FAULT, LIMIT_EXCEEDED, NOT_READY, OFFLINE, REAGENT, AppError
 
 VOLUME_SLACK_ML = 1e-4  # 0.1 uL: the wire carries volumes rounded to 0.1 uL
+MAX_WAIT_S = 86400.0  # longest wait a single call may ask for (s): one day
+SHOWN_CHARS = 40  # characters of a caller's string quoted back in an error
+
+
+def shown(value: object) -> str:
+    """repr() of a caller's value for an error message or its data, cut to SHOWN_CHARS.
+
+    A 100 kB "pump" name must not come back whole in the error (nor in the log line of it).
+    """
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def module_name(value: str) -> str:
+    """A caller-supplied module/reagent name as it may appear in an error's data."""
+    return value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,11 @@ def _in_range(module: str, name: str, value: float, low: float, high: float, uni
 def check_setpoint(limits: SafetyLimits, module: str, setpoint_C: float, ramp_C_min: float) -> None:
     _in_range(module, "setpoint_C", setpoint_C, limits.min_setpoint_C, limits.max_setpoint_C, "°C")
     _in_range(module, "ramp_C_min", ramp_C_min, 0.1, limits.max_ramp_C_min, "°C/min")
+
+
+def check_wait(module: str, name: str, seconds: float) -> None:
+    """A wait or timeout (s of lab time) within [0, MAX_WAIT_S]: a thread is held that long."""
+    _in_range(module, name, seconds, 0.0, MAX_WAIT_S, "s")
 
 
 def check_rate(limits: SafetyLimits, module: str, rate_mL_min: float, pump_max: float) -> None:

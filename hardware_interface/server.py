@@ -11,7 +11,18 @@ Security (docs/security.md): `auth(headers) -> bool` refuses a request with 401 
 the dispatcher when it returns False (see hardware_interface.auth for bearer tokens), and
 `ssl_context` serves HTTPS. TLS is negotiated per connection in the connection's own thread, so a
 client that connects and stays silent cannot stall the accept loop, and a plain-HTTP request to
-an HTTPS daemon gets a clear 400 refusal instead of a reset connection.
+an HTTPS daemon gets a clear 400 refusal instead of a reset connection. A refused token, a
+refused or failed TLS handshake and a plain-HTTP attempt are logged at WARNING with the peer's
+address.
+
+Idle and slow clients (docs/security.md, issue 17): every connection has its own thread, so a
+client that connects and says nothing, or trickles one byte every few seconds ("slowloris"),
+holds a thread. Three limits bound them: a connection silent for ``idle_timeout_s`` is closed, a
+request must arrive whole within ``request_timeout_s`` of its first byte however steadily it
+trickles, and at most ``max_connections`` are open at once. A connection arriving at that limit
+makes room by closing the one that has waited longest for a request (one executing a call is
+never closed), so however many idle connections an attacker holds, a real client still gets in,
+and the thread count stays bounded.
 
     python -m hardware_interface --sim --tls-cert certs/daemon.pem --client-ca certs/ca.pem \
         --require-client-cert --token-file certs/daemon.tokens
@@ -21,16 +32,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
+import resource
 import signal
 import socket
 import ssl
 import sys
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from hardware_interface.auth import (
@@ -53,12 +67,77 @@ CHEMISTRIES = ("cspbbr3", "cs3cu2i5")
 LOG_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
 TLS_HANDSHAKE_BYTE = b"\x16"  # first byte of every TLS record carrying a ClientHello
 TLS_HANDSHAKE_TIMEOUT_S = 10.0  # a client must start and finish its handshake within this
+# A kept-alive connection silent this long is closed (s), freeing the thread of a client that
+# connected and went quiet. The core's link notices a closed connection and reopens it before
+# its next call; the timeout is long (a lab loop takes ~2 min) so that this stays rare, since a
+# call sent in the very instant of the close would be lost.
+IDLE_TIMEOUT_S = 120.0
+# A request (headers and body, a few kB of JSON) must arrive whole within this of its first
+# byte (s), however steadily it trickles in: a slowloris client holds a thread this long at most.
+REQUEST_TIMEOUT_S = 30.0
+# Open connections at most, one thread each (a thread blocked in recv costs tens of kB resident
+# and no CPU): the bound on the daemon's threads. It does not bound who gets in, since at the
+# limit a newcomer displaces the longest-waiting idle connection. The lab's real clients are a
+# handful of core workers; 1000 is 2x the 500 idle connections an attacker held open (issue 17).
+# start_daemon raises the soft open-file limit (often 1024) to fit them when the hard one allows.
+MAX_CONNECTIONS = 1000
+LISTEN_BACKLOG = 1024  # connections the kernel queues for accept() (capped by net.core.somaxconn)
+FD_HEADROOM = 128  # descriptors kept for serial lines, pseudo-terminals and logs
 _REFUSAL_BODY = b'{"error": "this daemon speaks HTTPS only; plain HTTP refused, nothing executed"}'
 PLAIN_HTTP_REFUSAL = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
     + f"Content-Length: {len(_REFUSAL_BODY)}\r\n\r\n".encode()
     + _REFUSAL_BODY
 )
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The raw reader under a connection's ``rfile``: each read waits at most ``idle_s`` for a
+    byte, and once a request's first byte has arrived the whole request must arrive by a
+    deadline ``request_s`` later (TimeoutError otherwise, which http.server turns into closing
+    the connection). ``begin_request`` starts the next request's clock afresh."""
+
+    def __init__(self, sock: socket.socket, idle_s: float, request_s: float, peer: str) -> None:
+        super().__init__()
+        self._sock = sock
+        self.idle_s = idle_s
+        self.request_s = request_s
+        self.peer = peer
+        self.deadline: float | None = None  # time.monotonic() by which the request must be in
+
+    def readable(self) -> bool:
+        return True
+
+    def begin_request(self) -> None:
+        self.deadline = None
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            received = self._sock.recv_into(buffer)  # the socket's timeout is idle_s
+            if received:
+                self.deadline = time.monotonic() + self.request_s
+            return received
+        left = self.deadline - time.monotonic()
+        if left >= self.idle_s:
+            return self._sock.recv_into(buffer)
+        if left <= 0:
+            self._overdue()
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:
+            self._overdue()
+        finally:
+            # the answer is written with the ordinary timeout, not what remained of this one
+            self._sock.settimeout(self.idle_s)
+
+    def _overdue(self) -> NoReturn:
+        log.warning(
+            "closing the connection from %s: its request did not arrive within %.1f s",
+            self.peer,
+            self.request_s,
+        )
+        raise TimeoutError(f"request not received whole within {self.request_s} s")
 
 
 def _log_call(method: str, params: Any, outcome: dict[str, Any]) -> None:
@@ -71,14 +150,43 @@ def _log_call(method: str, params: Any, outcome: dict[str, Any]) -> None:
     log.info("%s %s -> %s", method, json.dumps(params, default=str), reply)
 
 
+@dataclass(eq=False)
+class _Connection:
+    """An open connection as the accepting thread sees it (guarded by the server's lock)."""
+
+    sock: socket.socket  # the accepted TCP socket (under the TLS layer, if any)
+    waiting_since: float  # time.monotonic() since which it waits for a request (or its rest)
+    busy: bool = False  # executing a call: never closed to make room
+    evicted: bool = False  # closed to make room; its thread is ending
+
+
 class _RpcHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: one TCP connection for many calls
     disable_nagle_algorithm = True  # headers and body must not wait for a delayed ACK
     server: _RpcServer
 
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout_s  # the socket's timeout, set by setup()
+        super().setup()
+        self.rfile.close()  # replaced by one that also enforces the request deadline
+        self._reader = _DeadlineReader(
+            self.connection,
+            self.server.idle_timeout_s,
+            self.server.request_timeout_s,
+            str(self.client_address[0]),
+        )
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.begin_request()
+        self.server.waiting(time.monotonic())
+        super().handle_one_request()
+
     def do_POST(self) -> None:  # noqa: N802 - name fixed by http.server
         auth = self.server.auth
         if auth is not None and not auth(self.headers):
+            given = "a wrong" if self.headers.get("Authorization") else "no"
+            log.warning("refused a call from %s: %s bearer token", self.client_address[0], given)
             # The unread body would be parsed as the next request on this keep-alive connection.
             self.close_connection = True
             self._send(401, b'{"error": "unauthorized"}')
@@ -93,7 +201,13 @@ class _RpcHandler(BaseHTTPRequestHandler):
             self._send(413, b'{"error": "request body too large"}')
             return
         body = self.rfile.read(length)
-        reply = self.server.dispatcher.handle(body)
+        if not self.server.set_busy(True):
+            self.close_connection = True  # closed to make room before the call began: not run
+            return
+        try:
+            reply = self.server.dispatcher.handle(body)
+        finally:
+            self.server.set_busy(False)
         if reply is None:
             self._send(204, b"")
         else:
@@ -126,6 +240,10 @@ class _RpcHandler(BaseHTTPRequestHandler):
 class _RpcServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The kernel's queue of connections not yet accepted (socketserver's default is 5). A burst
+    # of connections overflowing it has the kernel drop SYNs, and a real client caught in the
+    # burst waits out TCP's 1 s, 3 s, ... retransmissions: 500 connections took 80 s to open.
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(
         self,
@@ -133,11 +251,96 @@ class _RpcServer(ThreadingHTTPServer):
         dispatcher: Dispatcher,
         auth: AuthHook | None,
         ssl_context: ssl.SSLContext | None = None,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         super().__init__(address, _RpcHandler)
         self.dispatcher = dispatcher
         self.auth = auth
         self.ssl_context = ssl_context
+        self.idle_timeout_s = idle_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.max_connections = max_connections
+        self._lock = threading.Lock()  # guards _connections, _evicted and every _Connection
+        self._connections: dict[int, _Connection] = {}  # id(accepted socket) -> its record
+        self._evicted = 0  # records closed to make room whose threads have not ended yet
+        self._overflow = False  # logged once per episode
+        self._local = threading.local()  # .connection: the record of this thread's connection
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        # Runs in the accepting thread before a thread is started for the connection; False
+        # closes it at once.
+        now = time.monotonic()
+        with self._lock:
+            if len(self._connections) - self._evicted >= self.max_connections:
+                victim = self._longest_waiting()
+                # the hard ceiling bounds the threads even while evicted ones are still ending
+                if victim is None or len(self._connections) >= 2 * self.max_connections:
+                    self._note_overflow(f"all busy: refusing {client_address[0]}")
+                    return False
+                victim.evicted = True
+                self._evicted += 1
+                with contextlib.suppress(OSError):
+                    victim.sock.shutdown(socket.SHUT_RDWR)  # its blocked read returns at once
+                self._note_overflow("closing the longest-waiting ones to make room")
+            elif self._overflow:
+                self._overflow = False
+                log.info("open connections below %d again", self.max_connections)
+            self._connections[id(request)] = _Connection(request, now)
+        return True
+
+    def _longest_waiting(self) -> _Connection | None:
+        candidates = [c for c in self._connections.values() if not (c.busy or c.evicted)]
+        return min(candidates, key=lambda c: c.waiting_since, default=None)
+
+    def _note_overflow(self, what: str) -> None:
+        if not self._overflow:
+            self._overflow = True
+            log.warning("%d connections open: %s", self.max_connections, what)
+
+    def waiting(self, since: float) -> None:
+        """This thread's connection now waits for its next request."""
+        connection = self._local.connection
+        with self._lock:
+            connection.waiting_since = since
+
+    def set_busy(self, busy: bool) -> bool:
+        """Mark this thread's connection as executing a call (or done); False when it was
+        already closed to make room, in which case the call must not run."""
+        connection = self._local.connection
+        with self._lock:
+            if connection.evicted:
+                return False
+            connection.busy = busy
+            return True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started (out of threads?): forget the connection
+            with self._lock:
+                self._connections.pop(id(request), None)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._local.connection = self._connections[id(request)]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                connection = self._connections.pop(id(request))
+                if connection.evicted:
+                    self._evicted -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets its connection mid-request is no server error: no traceback.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.debug("connection from %s broke: %s", client_address[0], exc)
+            return
+        super().handle_error(request, client_address)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.ssl_context is None:
@@ -148,6 +351,8 @@ class _RpcServer(ThreadingHTTPServer):
             first = request.recv(1, socket.MSG_PEEK)
         except OSError:
             return
+        if not first:
+            return  # closed before it said anything (by the client, or to make room)
         if first != TLS_HANDSHAKE_BYTE:
             # Not a TLS ClientHello (plain HTTP or junk): refuse in words, execute nothing.
             with contextlib.suppress(OSError):
@@ -284,6 +489,9 @@ def start_daemon(
     auth: AuthHook | None = None,
     ssl_context: ssl.SSLContext | None = None,
     sim_pty: bool = False,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> DaemonHandle:
     """Serve the daemon in a background thread; port 0 picks a free port.
 
@@ -293,7 +501,20 @@ def start_daemon(
     sim_pty: in simulation, reach the emulators through pseudo-terminals (see build_sim_daemon).
     auth: refuse (401) a request for which auth(headers) is False; ssl_context: serve HTTPS only
     (hardware_interface.auth builds both). None for both serves plain HTTP to anyone.
+    idle_timeout_s: seconds a connection may stay silent (between calls, or before its first
+    byte) before it is closed. request_timeout_s: seconds from a request's first byte by which
+    all of it must have arrived, else the connection is closed. max_connections: open
+    connections at most (one thread each); a connection arriving at the limit closes the one that
+    has waited longest for a request (never one executing a call), or is itself closed when all
+    are executing calls. It is lowered, with a warning, when the process may not open enough
+    files.
     """
+    if idle_timeout_s <= 0 or request_timeout_s <= 0 or max_connections < 1:
+        raise ValueError(
+            "start_daemon: idle_timeout_s and request_timeout_s must be > 0 s and "
+            f"max_connections >= 1, got {idle_timeout_s}, {request_timeout_s}, {max_connections}"
+        )
+    max_connections = _fit_connections(max_connections)
     backend = None
     if sim:
         daemon, backend = build_sim_daemon(chemistry, seed, speed, config_path, sim_pty)
@@ -303,7 +524,15 @@ def start_daemon(
         config: LabConfig = load_config(config_path)
         daemon = LabDaemon(config, WallClock())
     dispatcher = Dispatcher(daemon.methods(), on_call=_log_call)
-    server = _RpcServer((host, port), dispatcher, auth, ssl_context)
+    server = _RpcServer(
+        (host, port),
+        dispatcher,
+        auth,
+        ssl_context,
+        idle_timeout_s=idle_timeout_s,
+        request_timeout_s=request_timeout_s,
+        max_connections=max_connections,
+    )
     actual_port = server.server_address[1]
     scheme = "https" if ssl_context is not None else "http"
     # A short poll interval makes stop() quick (shutdown waits for the next poll).
@@ -315,6 +544,26 @@ def start_daemon(
     url = f"{scheme}://{host}:{actual_port}/"
     log.info("hardware daemon (%s) serving on %s", daemon.config.lab, url)
     return DaemonHandle(url, actual_port, daemon, backend, server, thread)
+
+
+def _fit_connections(max_connections: int) -> int:
+    """``max_connections``, after raising this process's soft open-file limit toward the hard
+    one if it is too low for them; lowered (with a warning) if even the hard limit is."""
+    needed = max_connections + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return max_connections
+    new = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+    if soft >= needed:
+        return max_connections
+    fitted = max(1, soft - FD_HEADROOM)
+    log.warning("open-file limit %d: serving at most %d connections", soft, fitted)
+    return fitted
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -48,6 +48,7 @@ from maosic.hardware import (
     HardwareError,
     HardwareLost,
     HardwareUnreachable,
+    LinkConfigError,
 )
 from maosic.language.compiler import Program, compile_config
 from maosic.language.config import ReactionConfig, load_config
@@ -85,6 +86,15 @@ REQUESTS = Request.__table__
 
 class CampaignPaused(RuntimeError):
     """The lab cannot go on now (daemon gone, module in fault); the request waits for it."""
+
+
+class CampaignLinkFailed(RuntimeError):
+    """The link to the daemon is misconfigured (token, CA, client certificate): waiting cannot
+    mend it, so the request fails with the setting to fix instead of pausing for ever."""
+
+
+def _link_failure(exc: LinkConfigError) -> str:
+    return f"the core cannot use the hardware daemon: {exc}"
 
 
 @dataclass
@@ -150,6 +160,8 @@ class Campaign:
             return self._finish(RequestStatus.FAILED, str(exc))
         except LabNotReady as exc:
             return self._pause(f"{exc}; it resumes once an operator has cleared the fault")
+        except LinkConfigError as exc:  # before HardwareUnreachable/HardwareError: it is both
+            return self._fail_link(_link_failure(exc))
         except (HardwareUnreachable, HardwareLost) as exc:
             return self._pause(f"the hardware daemon does not answer: {exc}")
         goal = target.get("goal")
@@ -175,6 +187,9 @@ class Campaign:
             except CampaignPaused as exc:
                 self._abort_experiment(experiment_id, str(exc))
                 return self._pause(str(exc), ran)
+            except CampaignLinkFailed as exc:
+                self._abort_experiment(experiment_id, str(exc))  # aborted: not counted
+                return self._fail_link(str(exc), ran)
             self._store(number, experiment_id, point, result, optimizer)
             ran += 1
             if self.ctx.on_timing is not None:
@@ -353,6 +368,8 @@ class Campaign:
                         if key in result:
                             spectra.setdefault(kind, result)
             clock_start, clock_end = clocks[0], clocks[-1]
+        except LinkConfigError as exc:
+            raise CampaignLinkFailed(_link_failure(exc)) from exc
         except (HardwareUnreachable, HardwareLost) as exc:
             raise CampaignPaused(f"the hardware daemon went away: {exc}") from exc
         except HardwareError as exc:
@@ -488,6 +505,12 @@ class Campaign:
         self._with_retries(write)
         log.info("request %s %s: %s", self.request_id, status.value, reason)
         return Outcome(status, reason, ran)
+
+    def _fail_link(self, reason: str, ran: int = 0) -> Outcome:
+        """Fail the request over a misconfigured link, loudly: every request will fail alike
+        until an operator fixes the setting the reason names."""
+        log.error("request %s failed: %s", self.request_id, reason)
+        return self._finish(RequestStatus.FAILED, reason, ran)
 
     def _pause(self, reason: str, ran: int = 0) -> Outcome:
         def write(session: Session) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,9 @@ class Settings:
     core_port: int = 9999
     hardware_port: int = 8888
     hardware_token: str = ""  # bearer token sent to the daemon, if it requires one
-    core_token: str = ""  # bearer token the core's handler requires of callers (empty: none)
+    # Bearer token of this installation's own services (the web site, terminals on this
+    # machine) at the core's handler; empty: generated once into instance/core.token.
+    core_token: str = ""
     hardware_ca_file: str = ""  # CA that signed the daemon's certificate (TLS)
     hardware_client_cert: str = ""  # PEM with client certificate and key (mutual TLS)
     log_key_file: str = ""  # Fernet key(s) that encrypt the audit log; empty: instance/log.key
@@ -53,6 +56,14 @@ class Settings:
     stale_after_s: float = 60.0  # no heartbeat for this long: the worker died, take over
     rpc_timeout_s: float = 600.0  # longest single hardware call (heater settling, long pumps)
     rpc_retries: int = 4  # retries with backoff before a request is paused
+    # The demo accounts (demo, operator, admin with the passwords in README.md) are created once
+    # by the all-in-one start on a fresh SQLite instance; a deployment switches them off.
+    demo_accounts: bool = True
+    # The web site behind TLS: session cookies only over HTTPS.
+    session_cookie_secure: bool = False
+    # How many reverse proxies stand in front of the web site; their X-Forwarded-For/-Proto
+    # headers are trusted that many hops deep (0: the peer address is the client's).
+    trusted_proxies: int = 0
 
     @property
     def resolved_database_url(self) -> str:
@@ -71,13 +82,22 @@ def _coerce(name: str, raw: object, target: type, source: str) -> object:
         if target is Path:
             return Path(str(raw))
         if target is bool:
-            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
-        return target(raw)
+            word = str(raw).strip().lower()
+            if word not in _BOOL_WORDS:
+                raise ValueError(word)
+            return _BOOL_WORDS[word]
+        value = target(raw)
+        if target is int and value < 0:
+            raise ValueError(value)
+        return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"setting {name!r} from {source}: cannot read {raw!r} as {target.__name__}"
         ) from exc
 
+
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+               "0": False, "false": False, "no": False, "off": False}  # fmt: skip
 
 _TYPES: dict[str, type] = {
     "Path": Path,
@@ -122,12 +142,37 @@ def load_settings(
 
 def ensure_secret_key(settings: Settings) -> str:
     """Return the web secret key, creating a random one in the instance folder on first use."""
-    if settings.secret_key:
-        return settings.secret_key
-    key_file = settings.instance_path / "secret_key"
-    if not key_file.exists():
-        settings.instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(os.urandom(32).hex(), encoding="utf-8")
-        key_file.chmod(0o600)
-    settings.secret_key = key_file.read_text(encoding="utf-8").strip()
+    if not settings.secret_key:
+        settings.secret_key = _instance_secret(settings.instance_path / "secret_key")
     return settings.secret_key
+
+
+CORE_TOKEN_FILE = "core.token"
+
+
+def ensure_core_token(settings: Settings) -> str:
+    """The installation's token at the core's handler (``core_token``), else the one kept in
+    ``instance/core.token``, created on first use. The core, the web site and terminals on the
+    same machine read the same file, so the handler is never open to anonymous callers."""
+    if not settings.core_token:
+        settings.core_token = _instance_secret(settings.instance_path / CORE_TOKEN_FILE)
+    return settings.core_token
+
+
+def _instance_secret(path: Path) -> str:
+    """A random secret kept in ``path`` (mode 0600), created atomically on first use: two
+    processes starting together must agree on one value."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(os.urandom(32).hex())
+    for _ in range(50):  # another process may have created it and not written it yet
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise ConfigError(f"{path} is empty: delete it and start again")

@@ -8,16 +8,16 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from waitress.server import create_server
-
 from hardware_interface.jsonrpc import Dispatcher
-from maosic.config import Settings
+from maosic.config import Settings, ensure_core_token
 from maosic.db.crypto import LogCipher
 from maosic.db.session import check_schema, make_engine, session_factory
 from maosic.labs import parse_labs, register_labs
 from maosic.rpc import make_wsgi_app, method_table
+from maosic.rpc_auth import Authenticator
 from maosic.service import CoreService
 from maosic.worker import Worker
+from maosic.wsgi_server import make_wsgi_server
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
     sessions = session_factory(engine)
     service = CoreService(sessions)
     dispatcher = Dispatcher(method_table(service), on_call=_log_call)
-    server = create_server(
-        make_wsgi_app(dispatcher, token=settings.core_token),
+    app = make_wsgi_app(dispatcher, Authenticator(sessions, ensure_core_token(settings)))
+    server = make_wsgi_server(
+        app,
         host=settings.host,
         port=settings.core_port if port is None else port,
         # A few threads: handler calls are short and CPU-bound under the GIL, and more threads

@@ -4,6 +4,14 @@ Retrying a hardware call is only safe when the daemon cannot have executed it: a
 timed-out *connection* is retried with exponential backoff, but a call that was sent and then
 lost its answer (the daemon died mid-infusion) is never repeated blindly: it raises
 :class:`HardwareLost` and the campaign aborts and later redoes the whole experiment.
+
+A link that is set up wrongly raises a :class:`LinkConfigError` naming the setting to fix, and
+is never retried: the daemon refused our token (:class:`TokenRefused`, HTTP 401), we do not
+trust the daemon's certificate (:class:`DaemonCertificateRejected`), the daemon refused the TLS
+handshake over our client certificate (:class:`ClientCertificateRejected`), or the CA file or
+client certificate cannot be loaded (:class:`TlsSetupFailed`). In every case nothing was
+executed. They subclass the error a caller caught before (HardwareError for the token,
+HardwareUnreachable for TLS), so code that does not know them still sees a failed call.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from typing import Any
 from maosic.http_link import (
     AnswerLost,
     AnswerTimeout,
+    CertificateRejected,
+    ClientCertificateRefused,
     HandshakeFailed,
     HttpLink,
     LinkError,
@@ -37,6 +47,21 @@ UNKNOWN_MODULE = -32005
 INSUFFICIENT_REAGENT = -32006
 NOT_READY = -32007
 PING_TIMEOUT_S = 10.0  # longest wait for the answer to a ping (s)
+NOT_AUTHORISED = -32010  # not a daemon code: the HTTP layer refused us (401/403)
+
+# How the messages of LinkConfigError name the server and the settings behind the link: the
+# core's settings by default (user_control passes its own option names, and words for the core).
+CORE_WORDING: dict[str, str] = {
+    "peer": "daemon",
+    "certificate": "the lab's certificate",
+    "token": "hardware_token / MAOSIC_HARDWARE_TOKEN",
+    "token_source": "a token in the daemon's token file",
+    "ca_file": "hardware_ca_file / MAOSIC_HARDWARE_CA_FILE",
+    "client_cert": "hardware_client_cert / MAOSIC_HARDWARE_CLIENT_CERT",
+}
+# OpenSSL verify codes meaning "no trusted CA signed this chain"; 62/64: host name / IP mismatch.
+_UNTRUSTED_CODES = frozenset({2, 18, 19, 20, 21})
+_NAME_MISMATCH_CODES = frozenset({62, 64})
 
 
 class HardwareError(RuntimeError):
@@ -55,6 +80,38 @@ class HardwareUnreachable(RuntimeError):
 
 class HardwareLost(RuntimeError):
     """A call was sent but its answer never came: the daemon may or may not have executed it."""
+
+
+class LinkConfigError(RuntimeError):
+    """The link to the daemon is set up wrongly (token, CA, client certificate): one side refused
+    the other before anything ran, and retrying cannot help until a setting is changed."""
+
+
+class TokenRefused(HardwareError, LinkConfigError):
+    """The daemon answered HTTP 401: our bearer token is missing or not in its token file."""
+
+    def __init__(self, method: str, url: str, wording: dict[str, str], said: str = ""):
+        peer = wording["peer"]
+        if said:  # the server says what it missed (the core does: which credentials it takes)
+            message = f"the {peer} at {url} refused our credentials (HTTP 401): {said}"
+        else:
+            message = (
+                f"the {peer} refused our token (HTTP 401): set {wording['token']} to "
+                f"{wording['token_source']}; nothing was run (refused by the {peer} at {url})"
+            )
+        super().__init__(method, NOT_AUTHORISED, message)
+
+
+class DaemonCertificateRejected(HardwareUnreachable, LinkConfigError):
+    """The daemon's certificate failed verification against the CA we are configured with."""
+
+
+class ClientCertificateRejected(HardwareUnreachable, LinkConfigError):
+    """The daemon refused the TLS handshake over our client certificate (missing or unknown)."""
+
+
+class TlsSetupFailed(HardwareUnreachable, LinkConfigError):
+    """The CA file or the client certificate could not be loaded."""
 
 
 @dataclass
@@ -82,9 +139,20 @@ class HardwareClient:
         retries: int = 4,
         backoff_s: float = 0.25,
         on_call: Callable[[CallRecord], None] | None = None,
+        wording: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ):
-        """``retries`` connection attempts after the first, waiting ``backoff_s`` x 2^k between."""
+        """``retries`` connection attempts after the first, waiting ``backoff_s`` x 2^k between.
+
+        ``wording``: how the messages of LinkConfigError name the server and the caller's
+        settings (keys of CORE_WORDING; the core's own by default). ``headers``: sent with
+        every call, e.g. the core's Basic credentials or ``X-MAOSIC-User``; they win over
+        ``token``.
+        """
         self.url = url
+        self.ca_file = ca_file
+        self.client_cert = client_cert
+        self.wording = {**CORE_WORDING, **(wording or {})}
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.retries = retries
@@ -92,9 +160,10 @@ class HardwareClient:
         self.on_call = on_call
         self._ids = itertools.count(1)
         self.round_trips = 0  # HTTP requests sent (a batch is one), for the overhead breakdown
-        headers = {"Content-Type": "application/json"}
+        sent = {"Content-Type": "application/json"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            sent["Authorization"] = f"Bearer {token}"
+        sent.update(headers or {})
         # Only the lab's CA when one is given (never the environment's CA bundle, which would
         # trust every public CA); the system CAs otherwise.
         context: ssl.SSLContext | None = None
@@ -105,10 +174,13 @@ class HardwareClient:
                 if client_cert:
                     context.load_cert_chain(client_cert)
             except (OSError, ssl.SSLError) as exc:
-                # Reported at the first call, as the daemon being out of reach, with the reason.
-                self._tls_problem = f"cannot set up TLS (ca_file {ca_file!r}, client_cert "
-                self._tls_problem += f"{client_cert!r}): {exc}"
-        self._link = HttpLink(url, headers, context, connect_timeout_s, timeout_s)
+                # Reported at the first call, with the reason; retrying cannot help.
+                names = self.wording
+                self._tls_problem = (
+                    f"cannot set up TLS ({names['ca_file']} = {ca_file!r}, "
+                    f"{names['client_cert']} = {client_cert!r}): {exc}"
+                )
+        self._link = HttpLink(url, sent, context, connect_timeout_s, timeout_s)
 
     def close(self) -> None:
         self._link.close()
@@ -218,7 +290,8 @@ class HardwareClient:
         """POST one JSON-RPC request or batch; ``method`` names it in errors."""
         method = method or payload["method"]
         if self._tls_problem is not None:
-            raise HardwareUnreachable(f"the hardware daemon at {self.url}: {self._tls_problem}")
+            peer = self.wording["peer"]
+            raise TlsSetupFailed(f"the {peer} at {self.url}: {self._tls_problem}")
         body = json.dumps(payload, separators=(",", ":")).encode()
         self._link.timeout_s = self.timeout_s  # callers may change it between calls
         for attempt in range(self.retries + 1):
@@ -235,6 +308,10 @@ class HardwareClient:
                 log.warning("daemon unreachable (%s), retry in %.2f s", _reason(exc), delay)
                 time.sleep(delay)
                 continue
+            except CertificateRejected as exc:
+                raise DaemonCertificateRejected(self._untrusted_daemon(exc)) from exc
+            except ClientCertificateRefused as exc:
+                raise ClientCertificateRejected(self._refused_client_cert(exc)) from exc
             except HandshakeFailed as exc:
                 # A certificate problem does not go away by retrying; nothing was sent.
                 raise HardwareUnreachable(
@@ -249,9 +326,11 @@ class HardwareClient:
                 raise HardwareLost(
                     f"{method}: the daemon at {self.url} went away before answering"
                 ) from exc
-            if reply.status in (401, 403):
+            if reply.status == 401:
+                raise TokenRefused(method, self.url, self.wording, _error_message(reply.body))
+            if reply.status == 403:
                 text = reply.body.decode("utf-8", "replace")[:200]
-                raise HardwareError(method, -32010, f"refused by the daemon: {text}")
+                raise HardwareError(method, NOT_AUTHORISED, f"refused by the daemon: {text}")
             try:
                 return json.loads(reply.body)
             except ValueError as exc:
@@ -260,9 +339,52 @@ class HardwareClient:
                 ) from exc
         raise AssertionError("unreachable")
 
+    def _untrusted_daemon(self, exc: CertificateRejected) -> str:
+        name, cert = self.wording["ca_file"], self.wording["certificate"]
+        if self.ca_file:
+            ca = f"{name} = {self.ca_file!r}"
+        else:
+            ca = f"{name} not set, so only the system's CAs are trusted"
+        if exc.verify_code in _UNTRUSTED_CODES:
+            what = f"{cert} is not signed by the configured CA ({ca})"
+        elif exc.verify_code in _NAME_MISMATCH_CODES:
+            what = (
+                f"{cert} is not valid for the host in {self.url} (use the host name the "
+                "certificate was made for)"
+            )
+        else:
+            what = f"{cert} failed verification ({ca})"
+        peer = self.wording["peer"]
+        return f"{what}: {exc.verify_message}; nothing was sent to the {peer} at {self.url}"
+
+    def _refused_client_cert(self, exc: ClientCertificateRefused) -> str:
+        name = self.wording["client_cert"]
+        if not self.client_cert:
+            why = (
+                f"it requires a client certificate (set {name} to a PEM holding a certificate "
+                "and key signed by the lab's CA)"
+            )
+        else:
+            why = (
+                f"it does not accept our client certificate ({name} = {self.client_cert!r}, "
+                f"TLS alert {exc.alert}): use one signed by the lab's CA"
+            )
+        peer = self.wording["peer"]
+        return f"the {peer} at {self.url} refused the TLS handshake: {why}; nothing was sent"
+
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
     if "Connection refused" in text:
         return "connection refused"
     return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _error_message(body: bytes) -> str:
+    """The message of a JSON-RPC error in an HTTP error reply, if there is one (cut short)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message)[:300] if message else ""

@@ -27,6 +27,7 @@ from maosic.db.schema import create_or_upgrade
 from maosic.db.session import DatabaseError, make_engine, session_factory
 from maosic.hardware import HardwareClient
 from maosic.language.errors import LanguageError
+from maosic.rpc_auth import INSTALLATION
 from maosic.service import CoreService, ServiceError
 from maosic.worker import Worker
 
@@ -131,6 +132,7 @@ def main(argv: list[str]) -> int:
         if args.sim:
             daemon, hardware_url = start_sim_daemon(args.seed, _chemistry_of(config))
         submitted = service.submit(
+            INSTALLATION,
             config=config,
             target=target,
             budget=args.budget,
@@ -155,12 +157,15 @@ def main(argv: list[str]) -> int:
         )
         bar.start()
         started = time.perf_counter()
-        while service.status(request_id)["status"] in ("queued", "running"):
+        while service.status(INSTALLATION, request_id)["status"] in ("queued", "running"):
             if not worker.run_once():
                 time.sleep(0.05)  # an earlier request of another process is ahead of ours
         done.set()
         bar.join()
-        return _summary(service.status(request_id, experiments=True), time.perf_counter() - started)
+        return _summary(
+            service.status(INSTALLATION, request_id, experiments=True),
+            time.perf_counter() - started,
+        )
     except (ConfigError, DatabaseError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -181,17 +186,17 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _progress(service: CoreService, request_id: int, done: threading.Event, quiet: bool) -> None:
-    status = service.status(request_id)
+    status = service.status(INSTALLATION, request_id)
     bar = tqdm(total=status["budget"], unit="expt", disable=quiet, dynamic_ncols=True)
     while True:
-        status = service.status(request_id)
+        status = service.status(INSTALLATION, request_id)
         bar.n = status["n_done"]
         best = status["best_reward"]
         bar.set_postfix_str(f"best {best:.4g}" if best is not None else "best -", refresh=False)
         bar.refresh()
         if done.wait(0.2):
             break
-    status = service.status(request_id)
+    status = service.status(INSTALLATION, request_id)
     bar.n = status["n_done"]
     bar.close()
 

@@ -12,7 +12,13 @@ request that cannot have been executed may be sent again:
 - :class:`NotDelivered`: the connection could not be made (refused, unresolvable, connect
   timeout) or broke while the request was being written; the daemon cannot have run it.
 - :class:`HandshakeFailed`: the TLS handshake failed (certificate not trusted, refused); nothing
-  was sent, and trying again will not help.
+  was sent, and trying again will not help. Two cases are told apart because their remedy is a
+  setting: :class:`CertificateRejected` (we do not trust the daemon's certificate) and
+  :class:`ClientCertificateRefused` (the daemon refused the handshake over our client
+  certificate, missing or not signed by its CA). With TLS 1.3 the daemon's refusal arrives as an
+  alert only when the first answer is read, after the request bytes were written: the daemon
+  had not finished the handshake, so it never read them, and the refusal is still a
+  ``ClientCertificateRefused``, not a lost answer.
 - :class:`AnswerTimeout`, :class:`AnswerLost`: the request was sent and its answer did not come
   in time or broke off; the daemon may or may not have executed it.
 """
@@ -23,8 +29,16 @@ import http.client
 import select
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+# Longest wait for a TLS 1.3 server's verdict on our client certificate after the handshake (s).
+VERDICT_WAIT_S = 1.0
+# A kept-alive connection idle this long (s) is reopened rather than reused: the daemon closes
+# idle connections after 120 s, and a call sent just as it does so would be "lost" although
+# it never ran. Half that leaves the close no chance to cross our request.
+IDLE_REOPEN_S = 60.0
 
 
 class LinkError(RuntimeError):
@@ -37,6 +51,42 @@ class NotDelivered(LinkError):
 
 class HandshakeFailed(LinkError):
     """TLS could not be set up; no request was sent."""
+
+
+class CertificateRejected(HandshakeFailed):
+    """The daemon's certificate failed verification (not signed by the CA we trust, wrong host
+    name, expired); ``verify_code``/``verify_message`` are OpenSSL's."""
+
+    def __init__(self, message: str, verify_code: int, verify_message: str):
+        super().__init__(message)
+        self.verify_code = verify_code
+        self.verify_message = verify_message
+
+
+class ClientCertificateRefused(HandshakeFailed):
+    """The daemon refused the handshake over our client certificate (none, or one it does not
+    accept); ``alert`` is the TLS alert it sent, e.g. ``TLSV13_ALERT_CERTIFICATE_REQUIRED``."""
+
+    def __init__(self, message: str, alert: str):
+        super().__init__(message)
+        self.alert = alert
+
+
+# TLS alerts a server sends when it refuses the client's certificate (or its absence). A TLS 1.2
+# server that requires a certificate and gets none answers with a plain handshake failure.
+CLIENT_CERT_ALERTS = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_ACCESS_DENIED",
+    }
+)
 
 
 class AnswerTimeout(LinkError):
@@ -85,6 +135,8 @@ class HttpLink:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self._head = "\r\n".join(lines).encode("latin-1")
         self._sock: socket.socket | None = None
+        self._fresh = False  # the socket has not carried a complete exchange yet
+        self._last_used = 0.0  # time.monotonic() of the last complete exchange
 
     def close(self) -> None:
         if self._sock is not None:
@@ -104,6 +156,12 @@ class HttpLink:
             # A request cut off while being written is never run: the daemon reads the whole
             # Content-Length before it parses anything.
             self.close()
+            alert = _client_cert_alert(exc)
+            if alert is not None:
+                raise ClientCertificateRefused(
+                    f"the daemon at {self.host}:{self.port} refused the TLS handshake: {exc}",
+                    alert,
+                ) from exc
             raise NotDelivered(f"the connection broke while sending: {exc}") from exc
         response = http.client.HTTPResponse(sock, method="POST")
         began = False
@@ -115,8 +173,18 @@ class HttpLink:
             self.close()
             raise AnswerTimeout(f"no answer within {self.timeout_s} s") from exc
         except (http.client.HTTPException, OSError) as exc:
+            fresh = self._fresh
             self.close()
+            alert = _client_cert_alert(exc)
+            if fresh and not began and alert is not None:
+                # The daemon's handshake ended in this alert: it never read the request.
+                raise ClientCertificateRefused(
+                    f"the daemon at {self.host}:{self.port} refused the TLS handshake: {exc}",
+                    alert,
+                ) from exc
             raise AnswerLost(f"{type(exc).__name__}: {exc}", began=began) from exc
+        self._fresh = False
+        self._last_used = time.monotonic()
         if response.will_close:
             self.close()
         return Reply(response.status, data)
@@ -124,8 +192,11 @@ class HttpLink:
     def _connected(self) -> socket.socket:
         if self._sock is not None and not _idle_and_open(self._sock):
             self.close()  # the daemon closed it (restart, 401) or sent something unasked
+        elif self._sock is not None and time.monotonic() - self._last_used > IDLE_REOPEN_S:
+            self.close()
         if self._sock is None:
             self._sock = self._open()
+            self._fresh = True
         return self._sock
 
     def _open(self) -> socket.socket:
@@ -136,15 +207,57 @@ class HttpLink:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is None:
             return raw
+        where = f"{self.host}:{self.port}"
         try:
-            return self.ssl_context.wrap_socket(raw, server_hostname=self.host)
+            tls = self.ssl_context.wrap_socket(raw, server_hostname=self.host)
+        except ssl.SSLCertVerificationError as exc:
+            raw.close()
+            raise CertificateRejected(
+                f"TLS handshake with {where} failed: {exc}",
+                exc.verify_code,
+                str(exc.verify_message),
+            ) from exc
         except (ssl.SSLError, ssl.CertificateError) as exc:
             raw.close()
-            where = f"{self.host}:{self.port}"
-            raise HandshakeFailed(f"TLS handshake with {where} failed: {exc}") from exc
+            raise _handshake_error(exc, where) from exc
         except OSError as exc:
             raw.close()
             raise NotDelivered(f"the connection broke during the TLS handshake: {exc}") from exc
+        if tls.version() == "TLSv1.3":
+            try:
+                self._await_verdict(tls, where)
+            except LinkError:
+                tls.close()
+                raise
+        return tls
+
+    def _await_verdict(self, tls: ssl.SSLSocket, where: str) -> None:
+        """Wait (briefly) for the daemon's verdict on a TLS 1.3 handshake.
+
+        A TLS 1.3 client finishes its handshake before the server has checked the client's
+        certificate; the server answers with session tickets when it accepts it, or with an alert
+        when it does not. Reading that first flight here tells a refused client certificate
+        apart, before any request is written; without it the refusal would race with the
+        request's bytes and look like a lost answer. A server that sends no tickets costs at most
+        VERDICT_WAIT_S here, and its refusal is still recognised when the answer is read.
+        """
+        readable, _, _ = select.select([tls], [], [], min(self.connect_timeout_s, VERDICT_WAIT_S))
+        if not readable:
+            return
+        tls.setblocking(False)
+        try:
+            data = tls.recv(1)
+        except ssl.SSLWantReadError:
+            return  # only session tickets: the daemon accepted the handshake
+        except ssl.SSLError as exc:
+            raise _handshake_error(exc, where) from exc
+        except OSError as exc:
+            raise NotDelivered(f"the connection broke during the TLS handshake: {exc}") from exc
+        finally:
+            tls.settimeout(self.connect_timeout_s)
+        if data:
+            raise NotDelivered(f"the daemon at {where} sent data before any request")
+        raise NotDelivered(f"the daemon at {where} closed the connection after the TLS handshake")
 
 
 def _idle_and_open(sock: socket.socket) -> bool:
@@ -154,6 +267,23 @@ def _idle_and_open(sock: socket.socket) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
+
+
+def _handshake_error(exc: ssl.SSLError | ssl.CertificateError, where: str) -> LinkError:
+    """A failed TLS handshake: the daemon refusing our client certificate, or anything else."""
+    alert = _client_cert_alert(exc)
+    if alert is not None:
+        return ClientCertificateRefused(
+            f"the daemon at {where} refused the TLS handshake: {exc}", alert
+        )
+    return HandshakeFailed(f"TLS handshake with {where} failed: {exc}")
+
+
+def _client_cert_alert(exc: BaseException) -> str | None:
+    """The TLS alert name when ``exc`` is the peer refusing our client certificate, else None."""
+    if isinstance(exc, ssl.SSLError) and exc.reason in CLIENT_CERT_ALERTS:
+        return str(exc.reason)
+    return None
 
 
 def _connect_reason(exc: OSError) -> str:

@@ -2,27 +2,37 @@
 
 Methods (named params; see docs/core_api.md):
 ``request.submit``, ``request.status``, ``request.cancel``, ``request.list``, ``queue.list``,
-``core.describe``. The JSON-RPC layer itself (batches, notifications, standard errors) is the
-daemon's generic :class:`hardware_interface.jsonrpc.Dispatcher`, which carries no device code;
-reusing it keeps one conforming implementation instead of two.
+``core.describe``. Every call is authenticated first (:mod:`maosic.rpc_auth`); the acting user
+reaches the service from the credentials, never from a parameter.
+
+The JSON-RPC layer itself (batches, notifications, standard errors) is the daemon's generic
+:class:`hardware_interface.jsonrpc.Dispatcher`, which carries no device code; reusing it keeps
+one conforming implementation instead of two.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import json
 import logging
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from hardware_interface.jsonrpc import Dispatcher, RpcError
 from maosic.analysis.reward import METRICS
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
+from maosic.rpc_auth import Authenticator, AuthFailure, Caller
 from maosic.service import CoreService, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 
 INVALID_PARAMS = -32602
+UNAUTHENTICATED = -32030
 NOT_FOUND = -32040
+# The authenticated caller of the call being dispatched (set per HTTP request, same thread).
+_CALLER: ContextVar[Caller] = ContextVar("maosic_rpc_caller")
 MAX_BODY = 4 * 1024 * 1024  # a configuration is a few kB; refuse anything absurd
 
 
@@ -41,6 +51,37 @@ def _translate(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _as_caller(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func(caller, **params)`` as a JSON-RPC method of ``**params`` alone: the caller comes
+    from the authenticated HTTP request, and a ``caller`` parameter on the wire is unknown."""
+
+    signature = inspect.signature(func)
+    wire = signature.replace(parameters=list(signature.parameters.values())[1:])
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _refuse_nul(dict(wire.bind(*args, **kwargs).arguments), "")
+        return func(_CALLER.get(), *args, **kwargs)
+
+    wrapper.__signature__ = wire  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _refuse_nul(value: Any, where: str) -> None:
+    """A NUL character in any string is refused: it truncates C strings in drivers and logs,
+    and no name, formula or configuration needs one."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ServiceError(where.lstrip(".") or "params", "contains a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, f"{where}.{key}" if isinstance(key, str) else where)
+            _refuse_nul(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{where}[{index}]")
+
+
 def method_table(service: CoreService) -> dict[str, Callable[..., Any]]:
     def describe() -> dict[str, Any]:
         return {
@@ -50,18 +91,18 @@ def method_table(service: CoreService) -> dict[str, Callable[..., Any]]:
         }
 
     table: dict[str, Callable[..., Any]] = {
-        "request.submit": service.submit,
-        "request.status": service.status,
-        "request.cancel": service.cancel,
-        "request.list": service.request_list,
-        "queue.list": service.queue_list,
+        "request.submit": _as_caller(service.submit),
+        "request.status": _as_caller(service.status),
+        "request.cancel": _as_caller(service.cancel),
+        "request.list": _as_caller(service.request_list),
+        "queue.list": _as_caller(service.queue_list),
         "core.describe": describe,
     }
     return {name: _translate(func) for name, func in table.items()}
 
 
-def make_wsgi_app(dispatcher: Dispatcher, token: str = "") -> Callable:
-    """A WSGI app answering JSON-RPC POSTs at ``/``; with ``token``, callers must send it."""
+def make_wsgi_app(dispatcher: Dispatcher, authenticator: Authenticator) -> Callable:
+    """A WSGI app answering JSON-RPC POSTs at ``/``, each from an authenticated caller."""
 
     def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -70,8 +111,15 @@ def make_wsgi_app(dispatcher: Dispatcher, token: str = "") -> Callable:
                 "405 Method Not Allowed",
                 b'{"error": "POST a JSON-RPC 2.0 request"}',
             )
-        if token and environ.get("HTTP_AUTHORIZATION", "") != f"Bearer {token}":
-            return _reply(start_response, "401 Unauthorized", b'{"error": "bearer token required"}')
+        try:
+            caller = authenticator.caller(environ)
+        except AuthFailure as exc:
+            log.warning(
+                "core rpc: refused a call from %s: %s", environ.get("REMOTE_ADDR", "?"), exc
+            )
+            error = {"code": UNAUTHENTICATED, "message": exc.message}
+            body = json.dumps({"jsonrpc": "2.0", "error": error, "id": None}).encode()
+            return _reply(start_response, "401 Unauthorized", body, www_authenticate=True)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -79,6 +127,7 @@ def make_wsgi_app(dispatcher: Dispatcher, token: str = "") -> Callable:
         if length > MAX_BODY:
             return _reply(start_response, "413 Payload Too Large", b'{"error": "body too large"}')
         body = environ["wsgi.input"].read(length) if length else b""
+        _CALLER.set(caller)
         reply = dispatcher.handle(body)
         if reply is None:
             start_response("204 No Content", [])
@@ -88,8 +137,11 @@ def make_wsgi_app(dispatcher: Dispatcher, token: str = "") -> Callable:
     return app
 
 
-def _reply(start_response: Callable, status: str, body: bytes) -> list[bytes]:
-    start_response(
-        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    )
+def _reply(
+    start_response: Callable, status: str, body: bytes, www_authenticate: bool = False
+) -> list[bytes]:
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if www_authenticate:
+        headers.append(("WWW-Authenticate", 'Basic realm="maosic core", charset="UTF-8"'))
+    start_response(status, headers)
     return [body]

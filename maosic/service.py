@@ -23,8 +23,14 @@ from maosic.language.config import formula_config, load_config
 from maosic.language.errors import LanguageError
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
 from maosic.queue import QueueError, cancel, enqueue, position, waiting
+from maosic.rpc_auth import INSTALLATION, Caller
 
 MAX_BUDGET = 10_000
+MAX_SEED = 2**31 - 1  # requests.seed is a 32-bit INTEGER column in MySQL
+MAX_ID = 2**63 - 1  # ids are BIGINT-safe; larger ones overflow SQLite's and MySQL's integers
+MAX_LIST = 1000  # rows one request.list call returns at most
+MAX_NAME = 128  # reactions.name is VARCHAR(128)
+MAX_FORMULA = 20_000  # characters; a formula is a line or two
 
 
 class ServiceError(ValueError):
@@ -50,6 +56,7 @@ class CoreService:
     # -- request.submit -----------------------------------------------------------------------
     def submit(
         self,
+        caller: Caller,
         config: dict | str | None = None,
         formula: str | None = None,
         space: dict | None = None,
@@ -57,11 +64,16 @@ class CoreService:
         budget: int | None = None,
         optimizer: str | None = None,
         seed: int = 0,
-        owner: str | None = None,
         name: str | None = None,
     ) -> dict[str, Any]:
-        """Accept a request: a configuration, or a formula plus its search space ``space``
+        """Accept a request for ``caller``'s account: a configuration (a JSON object or JSON
+        text, never a file name), or a formula plus its search space ``space``
         (``{"T": {"bound": [90, 180], "dx": 0.5}, ...}``). Returns id, FIFO seq and position."""
+        _check_int("seed", seed, 0, MAX_SEED)
+        if name is not None and len(name) > MAX_NAME:
+            raise ServiceError("name", f"at most {MAX_NAME} characters, got {len(name)}")
+        if formula is not None and len(formula) > MAX_FORMULA:
+            raise ServiceError("formula", f"at most {MAX_FORMULA} characters, got {len(formula)}")
         config_dict = self._config_from(config, formula, space, name)
         try:
             parsed = load_config(config_dict)
@@ -87,18 +99,11 @@ class CoreService:
             raise ServiceError(
                 "target", f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}"
             )
-        budget = int(budget if budget is not None else parsed.max_expts or 0)
-        if not 1 <= budget <= MAX_BUDGET:
-            raise ServiceError(
-                "budget", f"must be between 1 and {MAX_BUDGET} experiments, got {budget}"
-            )
+        budget = budget if budget is not None else parsed.max_expts or 0
+        _check_int("budget", budget, 1, MAX_BUDGET, "experiments")
 
         def write(session: Session) -> dict[str, Any]:
-            user = None
-            if owner is not None:
-                user = session.scalars(select(User).where(User.username == owner)).first()
-                if user is None:
-                    raise ServiceError("owner", f"no user named {owner!r}")
+            user = session.get(User, caller.user_id) if caller.user_id is not None else None
             reaction, _ = get_or_create_reaction(
                 session, parsed.to_dict(), formula=formula, owner_id=user.id if user else None
             )
@@ -129,6 +134,8 @@ class CoreService:
         if config is not None and formula is not None:
             raise ServiceError("formula", "give either a configuration or a formula, not both")
         if config is not None:
+            if not isinstance(config, dict | str):
+                raise ServiceError("config", "must be a JSON object or JSON text")
             return config
         if not formula:
             raise ServiceError("config", "give a reaction configuration or a formula")
@@ -143,16 +150,15 @@ class CoreService:
         return formula_config(formula, space, name)
 
     # -- request.status / cancel / list ------------------------------------------------------
-    def status(self, id: int, experiments: bool = False) -> dict[str, Any]:
+    def status(self, caller: Caller, id: int, experiments: bool = False) -> dict[str, Any]:
+        """A request of ``caller``'s (any request for staff); others' are "not found"."""
         with self.sessions() as session:
-            request = self._get(session, id)
+            request = self._get(session, id, caller)
             return self._describe(session, request, experiments)
 
-    def cancel(self, id: int, owner: str | None = None) -> dict[str, Any]:
+    def cancel(self, caller: Caller, id: int) -> dict[str, Any]:
         def write(session: Session) -> dict[str, Any]:
-            request = self._get(session, id)
-            if owner is not None and (request.owner is None or request.owner.username != owner):
-                raise NotFound(f"no request {id}")
+            request = self._get(session, id, caller)
             try:
                 cancel(session, request)
             except QueueError as exc:
@@ -161,33 +167,44 @@ class CoreService:
 
         return run_transaction(self.sessions, write)
 
-    def queue_list(self) -> list[dict[str, Any]]:
+    def queue_list(self, caller: Caller = INSTALLATION) -> list[dict[str, Any]]:
+        """Every active request in FIFO order (everyone waits in one queue); whose they are is
+        shown only to staff and to their owners."""
         with self.sessions() as session:
             rows = waiting(session)
             per_exp = self._mean_experiment_s(session)
             out, ahead_s = [], 0.0
             for req in rows:
                 info = self._describe(session, req, False)
+                if not caller.owns(req.owner_id):
+                    info["owner"] = None
                 info["estimated_start_s"] = round(ahead_s, 1)
                 remaining = info["eta_s"] if info["eta_s"] is not None else req.budget * per_exp
                 ahead_s += remaining or 0.0
                 out.append(info)
             return out
 
-    def request_list(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def request_list(
+        self, caller: Caller, mine: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Recent requests, newest first: ``caller``'s own, or everyone's for staff unless
+        ``mine``."""
+        _check_int("limit", limit, 1, MAX_LIST, "rows")
         with self.sessions() as session:
-            query = select(Request).order_by(Request.seq.desc()).limit(int(limit))
-            if owner is not None:
-                query = query.join(User, Request.owner_id == User.id).where(User.username == owner)
+            query = select(Request).order_by(Request.seq.desc()).limit(limit)
+            if mine or not caller.staff:
+                if caller.user_id is None:
+                    raise ServiceError("mine", "the installation token acts for no account")
+                query = query.where(Request.owner_id == caller.user_id)
             return [self._describe(session, r, False) for r in session.scalars(query)]
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
-    def _get(session: Session, id: Any) -> Request:
-        if isinstance(id, bool) or not isinstance(id, int):
-            raise ServiceError("id", f"must be an integer request id, got {id!r}")
+    def _get(session: Session, id: Any, caller: Caller) -> Request:
+        _check_int("id", id, 1, MAX_ID)
         request = session.get(Request, id)
-        if request is None:
+        # Another user's request is "not found" as well: its existence is not theirs to know.
+        if request is None or not caller.owns(request.owner_id):
             raise NotFound(f"no request {id}")
         return request
 
@@ -263,3 +280,14 @@ def _is_number_pair(value: Any) -> bool:
         and len(value) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     )
+
+
+def _check_int(field: str, value: Any, low: int, high: int, unit: str = "") -> None:
+    """``value`` must be an integer in [low, high]: checked before it reaches SQL, where a huge
+    one overflows (SQLite) or comes back as an error quoting the statement (MySQL)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ServiceError(field, f"must be an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        shown = str(value) if len(str(value)) <= 24 else f"a {len(str(value))}-digit number"
+        unit = f" {unit}" if unit else ""
+        raise ServiceError(field, f"must be between {low} and {high}{unit}, got {shown}")

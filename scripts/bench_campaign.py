@@ -37,6 +37,7 @@ from maosic.db.models import Experiment, HardwareCommand  # noqa: E402
 from maosic.db.schema import create_or_upgrade  # noqa: E402
 from maosic.db.session import make_engine, session_factory  # noqa: E402
 from maosic.phases import PHASES, ExperimentTiming  # noqa: E402
+from maosic.rpc_auth import INSTALLATION  # noqa: E402
 from maosic.service import CoreService  # noqa: E402
 from maosic.worker import Worker  # noqa: E402
 
@@ -58,7 +59,11 @@ def main() -> int:
         config = json.loads((ROOT / "examples" / "cspbbr3.json").read_text(encoding="utf-8"))
         service = CoreService(sessions)
         sub = service.submit(
-            config=config, budget=args.budget, optimizer=args.optimizer, seed=args.seed
+            INSTALLATION,
+            config=config,
+            budget=args.budget,
+            optimizer=args.optimizer,
+            seed=args.seed,
         )
         timings: list[ExperimentTiming] = []
         worker = Worker(
@@ -71,7 +76,7 @@ def main() -> int:
         started = time.perf_counter()
         worker.run_once()
         wall = time.perf_counter() - started
-        status = service.status(sub["id"])
+        status = service.status(INSTALLATION, sub["id"])
     finally:
         daemon.stop()
     with sessions() as session:

@@ -115,6 +115,7 @@ def start_stack(
     from hardware_interface.server import start_daemon
     from maosic.core import start_core
     from maosic.db.seed import seed as seed_db
+    from tests.core.rpc_helpers import TEST_CORE_TOKEN
 
     seed_db(db_url)
     daemon = start_daemon(sim=True, port=0, seed=seed, speed=0.0)
@@ -124,6 +125,7 @@ def start_stack(
         "MAOSIC_HARDWARE_URL": daemon.url,
         "MAOSIC_WORKER_POLL_S": "0.1",
         "MAOSIC_RPC_RETRIES": "1",
+        "MAOSIC_CORE_TOKEN": TEST_CORE_TOKEN,
     }
     settings = load_settings(environ={**env, **(settings_env or {})})
     core = start_core(settings, port=0, with_worker=with_worker)

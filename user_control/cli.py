@@ -56,7 +56,9 @@ def build_parser() -> Parser:
     conn.add_argument("--core-token", metavar="TOKEN", help="bearer token for the core")
     conn.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) to trust (TLS)")
     conn.add_argument("--client-cert", metavar="PEM", help="client certificate + key (mTLS)")
-    conn.add_argument("--user", help="username that owns submitted requests")
+    conn.add_argument(
+        "--user", help="your account at the core (password: MAOSIC_PASSWORD, or asked)"
+    )
     conn.add_argument("--timeout", metavar="S", help="longest wait for one answer, s (600)")
     conn.add_argument("--retries", metavar="N", help="extra connection attempts (2)")
     conn.add_argument("--history-file", metavar="FILE", help="shell history (~/.maosic_history)")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from user_control.endpoint import Endpoint
+from user_control.errors import UsageError
 from user_control.settings import ClientSettings
 
 
@@ -25,9 +28,11 @@ class Context:
         """The ``"hardware"`` daemon or the ``"core"``, connected on first use."""
         if which not in self._endpoints:
             s = self.settings
+            headers = s.core_headers(_ask_password) if which == "core" else {}
             self._endpoints[which] = Endpoint(
-                which, timeout_s=s.timeout_s, retries=s.retries, **s.endpoint(which)
-            )
+                which, timeout_s=s.timeout_s, retries=s.retries, headers=headers,
+                **s.endpoint(which),
+            )  # fmt: skip
         return self._endpoints[which]
 
     def hardware(self, method: str, timeout_s: float | None = None, **params: Any) -> Any:
@@ -59,3 +64,10 @@ class Context:
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()
+
+
+def _ask_password(prompt: str) -> str:
+    """The account's password from the terminal; a script must set MAOSIC_PASSWORD instead."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"{prompt.rstrip(': ')}: set MAOSIC_PASSWORD (no terminal to ask on)")
+    return getpass.getpass(prompt)

@@ -12,7 +12,13 @@ from typing import Any
 
 import requests
 
-from maosic.hardware import HardwareClient, HardwareError, HardwareLost, HardwareUnreachable
+from maosic.hardware import (
+    HardwareClient,
+    HardwareError,
+    HardwareLost,
+    HardwareUnreachable,
+    LinkConfigError,
+)
 from user_control.errors import Refused, Unreachable, UsageError
 
 # What the JSON-RPC error codes of the daemon (contract A) and the core (contract C) mean.
@@ -34,6 +40,27 @@ ERROR_NAMES: dict[int, str] = {
 }
 
 LABELS: dict[str, str] = {"hardware": "hardware daemon", "core": "core"}
+
+# How a refused token or TLS handshake names the settings to fix, per endpoint (see
+# maosic.hardware.CORE_WORDING): this client's options and settings file keys.
+WORDING: dict[str, dict[str, str]] = {
+    "hardware": {
+        "peer": "hardware daemon",
+        "certificate": "the lab's certificate",
+        "token": "--hardware-token (or --token) / hardware_token / MAOSIC_HARDWARE_TOKEN",
+        "token_source": "a token in the daemon's token file",
+        "ca_file": "--ca-file / ca_file / hardware_ca_file",
+        "client_cert": "--client-cert / client_cert / hardware_client_cert",
+    },
+    "core": {
+        "peer": "core",
+        "certificate": "the core's certificate",
+        "token": "--core-token (or --token) / core_token / MAOSIC_CORE_TOKEN",
+        "token_source": "a token the core accepts",
+        "ca_file": "--ca-file / ca_file / core_ca_file",
+        "client_cert": "--client-cert / client_cert / core_client_cert",
+    },
+}
 
 
 def describe_refusal(label: str, exc: HardwareError) -> str:
@@ -78,8 +105,10 @@ class Endpoint:
         client_cert: str = "",
         timeout_s: float = 600.0,
         retries: int = 2,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """``timeout_s``: longest wait for one answer (s); ``retries``: extra connect attempts."""
+        """``timeout_s``: longest wait for one answer (s); ``retries``: extra connect attempts;
+        ``headers``: credentials sent with every call (the core's, see ClientSettings)."""
         self.label = LABELS[which]
         self.url = url
         self.timeout_s = timeout_s
@@ -92,6 +121,8 @@ class Endpoint:
             connect_timeout_s=3.0,
             retries=retries,
             backoff_s=0.2,
+            wording=WORDING[which],
+            headers=headers,
         )
 
     def close(self) -> None:
@@ -102,8 +133,11 @@ class Endpoint:
         self._client.timeout_s = timeout_s if timeout_s is not None else self.timeout_s
         try:
             return self._client.call(method, **params)
-        except HardwareError as exc:
+        except HardwareError as exc:  # a refused token too: "not authorised" and what to set
             raise Refused(describe_refusal(self.label, exc)) from None
+        except LinkConfigError as exc:
+            # The TLS handshake was refused (either way) or could not be set up: nothing ran.
+            raise Unreachable(str(exc)) from None
         except HardwareUnreachable as exc:
             raise Unreachable(
                 f"cannot reach the {self.label} at {self.url}: {_reason(exc)}"

@@ -225,7 +225,6 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
         "target": parse_target(args.target),
         "budget": args.budget,
         "optimizer": args.optimizer,
-        "owner": ctx.settings.user or None,
         "name": args.name,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
@@ -268,11 +267,11 @@ def cmd_queue(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_requests(ctx: Context, args: argparse.Namespace) -> int:
-    """``requests [--mine] [--limit N]``: recent requests, newest first."""
-    owner = (ctx.settings.user or None) if args.mine else None
-    if args.mine and owner is None:
+    """``requests [--mine] [--limit N]``: recent requests, newest first (yours only, unless
+    your account is staff or you hold the installation token)."""
+    if args.mine and not ctx.settings.user:
         raise UsageError("requests --mine: set the user (--user, MAOSIC_USER or the config file)")
-    rows = ctx.core("request.list", owner=owner, limit=args.limit)
+    rows = ctx.core("request.list", mine=bool(args.mine), limit=args.limit)
     lines = [
         f"{row['id']:>5}  {row['status']:<9} {row.get('owner') or '-':<10} "
         f"{row.get('n_done', 0)}/{row.get('budget')}  best {_reward(row.get('best_reward'))}  "
@@ -293,7 +292,7 @@ def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
     """``cancel ID [--wait]``: a queued request is cancelled at once, a running one stops after
     the experiment in progress (``--wait`` polls until it has)."""
-    info = ctx.core("request.cancel", id=args.id, owner=ctx.settings.user or None)
+    info = ctx.core("request.cancel", id=args.id)
     if info["status"] not in FINAL_STATES and args.wait:
         while info["status"] not in FINAL_STATES:
             time.sleep(args.interval)

@@ -14,22 +14,35 @@ may not. Environment variables are the field name upper-cased with the ``MAOSIC_
 same names the server side uses (``MAOSIC_HARDWARE_URL``, ``MAOSIC_CORE_URL``, ...).
 ``ca_file`` and ``client_cert`` apply to both endpoints unless the ``hardware_``/``core_``
 variant is set.
+
+The core authenticates every call (docs/security.md). On the core's own machine the terminal
+needs nothing more: with no ``core_token`` set and a loopback ``core_url``, the installation's
+token is read from ``$MAOSIC_INSTANCE_PATH/core.token`` (default ``instance/core.token`` of this
+checkout) when this account may read it, and ``user`` names the account acted for. Elsewhere,
+``user`` is your account and its password comes from ``MAOSIC_PASSWORD`` or is asked for once.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from user_control.errors import UsageError
 
 ENV_PREFIX = "MAOSIC_"
 CONFIG_ENV = "MAOSIC_CLIENT_CONFIG"
+REPO = Path(__file__).resolve().parent.parent
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # the web site's rule for account names
+CORE_TOKEN_FILE = "core.token"  # written by the core into its instance folder (maosic.config)
 
 
 @dataclass
@@ -46,7 +59,8 @@ class ClientSettings:
     hardware_client_cert: str = ""
     core_ca_file: str = ""
     core_client_cert: str = ""
-    user: str = ""  # owner of submitted requests (a username known to the core)
+    user: str = ""  # your account at the core (or, with the installation token, the one acted for)
+    password: str = ""  # your account's password (MAOSIC_PASSWORD); asked for when empty
     timeout_s: float = 600.0  # longest wait for one answer (heater settling may need more)
     retries: int = 2  # extra connection attempts before "unreachable"
     history_file: str = "~/.maosic_history"  # the interactive shell's command history
@@ -69,6 +83,21 @@ class ClientSettings:
         }
         url, token, ca_file, client_cert = table[which]
         return {"url": url, "token": token, "ca_file": ca_file, "client_cert": client_cert}
+
+    def core_headers(self, ask_password: Callable[[str], str]) -> dict[str, str]:
+        """The core's credentials as HTTP headers: the installation token (acting for ``user``)
+        or ``user``'s own password, asked for through ``ask_password(prompt)`` when not set."""
+        if self.core_token:
+            headers = {"Authorization": f"Bearer {self.core_token}"}
+            if self.user:
+                headers["X-MAOSIC-User"] = self.user
+            return headers
+        if not self.user:
+            return {}  # the core will say what it needs
+        if not self.password:
+            self.password = ask_password(f"password of {self.user} at {self.core_url}: ")
+        pair = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
 
 
 _FIELDS: dict[str, type] = {
@@ -105,6 +134,10 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         ) from None
     if name in _URL_FIELDS and not str(value).startswith(("http://", "https://")):
         raise UsageError(f"setting {name!r} from {source}: {value!r} is not an http(s):// URL")
+    if name == "user" and value and not USERNAME.fullmatch(value):
+        raise UsageError(
+            f"setting {name!r} from {source}: a username has 1-64 letters, digits, '.', '-', '_'"
+        )
     if name == "timeout_s" and not value > 0:
         raise UsageError(f"setting {name!r} from {source}: must be > 0 s, got {value!r}")
     if name == "retries" and value < 0:
@@ -162,4 +195,26 @@ def load_client_settings(
             raise UsageError(f"unknown setting {key!r}")
         option = _OPTIONS.get(key, "--" + key.replace("_", "-"))
         setattr(settings, key, _coerce(key, raw, f"option {option}"))
+    if not settings.core_token and _is_loopback(settings.core_url):
+        settings.core_token = _installation_token(env)
     return settings
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _installation_token(env: Mapping[str, str]) -> str:
+    """The core's installation token of this machine, if this account may read it, else ''.
+    Only ever sent to a loopback core: it must not leave the machine it guards."""
+    folder = Path(env.get(ENV_PREFIX + "INSTANCE_PATH") or REPO / "instance")
+    try:
+        return (folder / CORE_TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""

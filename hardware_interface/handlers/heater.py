@@ -47,6 +47,7 @@ class HeaterMethods:
         `timeout_s` (s of lab time) with -32007."""
         heater = self.lab.require(self.lab.heater, "heater")
         safety.check_setpoint(self.lab.limits, heater, setpoint_C, ramp_C_min)
+        safety.check_wait(heater, "timeout_s", timeout_s)
         self.lab.call(heater, lambda d: d.set_ramp(ramp_C_min))
         self.lab.call(heater, lambda d: d.set_setpoint(setpoint_C))
         if wait_stable:

@@ -66,7 +66,10 @@ class PumpMethods:
         plumbed = self.lab.config.devices[pump].reagent
         if reagent != plumbed:
             raise AppError(
-                REAGENT, pump, f"{pump} draws {plumbed}, not {reagent!r}", reagent=reagent
+                REAGENT,
+                pump,
+                f"{pump} draws {plumbed}, not {safety.shown(reagent)}",
+                reagent=safety.module_name(reagent),
             )
         return self._draw(pump, volume_mL, rate_mL_min, wait=True)
 

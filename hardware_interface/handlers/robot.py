@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hardware_interface import safety
 from hardware_interface.errors import LIMIT_EXCEEDED, AppError
 
 if TYPE_CHECKING:  # the core imports the handlers to build its method table
@@ -31,8 +32,9 @@ class RobotMethods:
         robot = self.lab.require(self.lab.robot, "robot")
         positions = self.lab.config.devices[robot].positions
         if position not in positions:
-            raise AppError(LIMIT_EXCEEDED, robot, f"{robot}: unknown position {position!r}; "
-                           f"positions: {list(positions)}")  # fmt: skip
+            raise AppError(LIMIT_EXCEEDED, robot, f"{robot}: unknown position "
+                           f"{safety.shown(position)}; positions: {list(positions)}",
+                           param="position")  # fmt: skip
         duration = self.lab.call(robot, lambda d: d.move(position))
         self.lab.wait_until(
             lambda: not self.lab.call(robot, lambda d: d.position()[1]),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from hardware_interface import safety
 from hardware_interface.devices.arduino_board import MAX_SPEED_STEPS_S, MAX_STEPS
 from hardware_interface.devices.heater_board import PERISTALTIC_MAX_RPM
-from hardware_interface.errors import ERROR_CODES, LIMIT_EXCEEDED, AppError
+from hardware_interface.errors import ERROR_CODES
 from hardware_interface.jsonrpc import RpcError
 
 if TYPE_CHECKING:  # the core imports the handlers to build its method table
@@ -128,8 +129,7 @@ class SystemMethods:
 
     def system_wait(self, seconds: float) -> dict[str, Any]:
         """Wait `seconds` (s) on the lab clock, reading the heater for safety meanwhile."""
-        if not 0 <= seconds <= 86400:
-            raise AppError(LIMIT_EXCEEDED, "system", f"seconds = {seconds} outside [0, 86400] s")
+        safety.check_wait("system", "seconds", seconds)
         self.lab.sleep_watching(seconds)
         return {"clock_s": self.lab.clock.now()}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +52,8 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     if sqlite:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if not parsed.query.get("uri"):
+                _private_sqlite_file(Path(parsed.database))
         # The web site, the core's handler and its worker share the file from several threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
@@ -71,6 +75,39 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             "and that MAOSIC_DATABASE_URL names the right host, port, user and database."
         ) from exc
     return engine
+
+
+# The database holds users' password hashes and the lab's logs: owner-only, like the key files.
+PRIVATE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite does (it would use 0644 less the
+    umask), and take group/other access away from an existing one and its side files.
+
+    SQLite gives the -wal, -shm and -journal files it creates the database file's permissions,
+    so they follow. A file this process may not change is left alone with a warning.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        log.warning("cannot create the database file %s owner-only: %s", path, exc)
+        return
+    else:
+        os.close(fd)  # an empty file is an empty SQLite database
+    for file in [path, *(path.with_name(path.name + side) for side in SQLITE_SIDE_FILES)]:
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("%s was readable by others (mode %o); now %o", file, mode, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot make %s owner-only: %s", file, exc)
 
 
 def _compact_json(value: object) -> str:

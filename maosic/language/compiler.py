@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from maosic.language.errors import LanguageError
+from maosic.language.errors import LanguageError, brief
 from maosic.language.expr import Bin, Expr, Num, fold, var_nodes
 from maosic.language.instructions import (
     INSTRUCTIONS,
@@ -94,13 +94,13 @@ class Program:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise self._at_variable(
                     str(key),
-                    f"the value bound to ${key} must be a number, got {value!r}",
+                    f"the value bound to ${key} must be a number, got {brief(value)}",
                     "missing-binding",
                 )
-            if not math.isfinite(float(value)):
+            if not _finite(value):
                 raise self._at_variable(
                     str(key),
-                    f"the value bound to ${key} must be finite, got {value!r}",
+                    f"the value bound to ${key} must be finite, got {brief(value)}",
                     "out-of-range",
                 )
             env[str(key)] = float(value)
@@ -400,6 +400,14 @@ def _check_variables(source: str, uses: dict[str, int], config: ReactionConfig |
 # --------------------------------------------------------------------------------------------
 # Emission
 # --------------------------------------------------------------------------------------------
+
+
+def _finite(value: numbers.Real) -> bool:
+    """math.isfinite that says False for an int beyond a double instead of raising."""
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, ValueError):
+        return False
 
 
 def make(code: str, **values: Any) -> Instruction:

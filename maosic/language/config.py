@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maosic.language.errors import LanguageError
+from maosic.language.errors import LanguageError, brief
 from maosic.language.expr import Expr, var_nodes
 from maosic.language.instructions import Locator, export_instruction, normalize_instruction
 from maosic.language.jsonpos import loads_with_positions
@@ -222,8 +222,10 @@ def _round(value: float) -> float:
 
 
 def load_config(data: dict[str, Any] | str | Path, *, where: str = "") -> ReactionConfig:
-    """Validate a configuration given as a dict, JSON text, or a path to a JSON file.
+    """Validate a configuration given as a dict, JSON text, or a :class:`~pathlib.Path`.
 
+    A ``str`` is always JSON text, never a file name: configurations arrive from callers as data,
+    and only local tools (the terminal, tests) read a file, by passing a ``Path`` they chose.
     Raises LanguageError naming the line and column (in the JSON text; for a dict, in its
     ``json.dumps(indent=2)`` rendering) of the first problem.
     """
@@ -243,21 +245,19 @@ def _read(data: dict[str, Any] | str | Path, where: str) -> tuple[str, str]:
                 kind="config",
                 where=where or "config",
             ) from None
-    looks_like_json = isinstance(data, str) and (data.lstrip()[:1] in ("{", "[") or "\n" in data)
-    if isinstance(data, Path) or (isinstance(data, str) and not looks_like_json):
-        path = Path(data)
+    if isinstance(data, Path):
         try:
-            return path.read_text(encoding="utf-8"), where or str(path)
+            return data.read_text(encoding="utf-8"), where or str(data)
         except (OSError, UnicodeDecodeError) as exc:
             raise LanguageError(
-                f"cannot read configuration file {str(path)!r}: {exc}",
+                f"cannot read configuration file {str(data)!r}: {exc}",
                 kind="config",
-                where=where or str(path),
+                where=where or str(data),
             ) from None
     if isinstance(data, str):
         return data, where or "config"
     raise LanguageError(
-        f"a configuration must be a dict, JSON text or a path, got {type(data).__name__}",
+        f"a configuration must be a JSON object or JSON text, got {type(data).__name__}",
         kind="config",
         where=where or "config",
     )
@@ -276,7 +276,7 @@ class _Validator:
         value = raw.get(key)
         if not isinstance(value, str) or not value.strip():
             where = path + (key,) if key in raw else path
-            raise self.fail(where, f"{key!r} must be a non-empty string")
+            raise self.fail(where, f"{brief(key)} must be a non-empty string")
         return value
 
     def number(self, value: Any, path: tuple[Any, ...], what: str) -> float:
@@ -285,7 +285,7 @@ class _Validator:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            raise self.fail(path, f"{what} must be a finite number, got {value!r}")
+            raise self.fail(path, f"{what} must be a finite number, got {brief(value)}")
         return float(value)
 
     def count(self, raw: dict[str, Any], key: str, default: int | None) -> int:
@@ -295,7 +295,7 @@ class _Validator:
             return default
         value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail((key,), f"{key!r} must be a whole number >= 1, got {value!r}")
+            raise self.fail((key,), f"{brief(key)} must be a whole number >= 1, got {brief(value)}")
         return value
 
     def config(self, raw: Any) -> ReactionConfig:
@@ -305,7 +305,7 @@ class _Validator:
             if key not in _TOP_KEYS and not key.startswith("_"):
                 raise self.fail(
                     (key,),
-                    f"unknown field {key!r}; fields are {', '.join(sorted(_TOP_KEYS))}",
+                    f"unknown field {brief(key)}; fields are {', '.join(sorted(_TOP_KEYS))}",
                     at_key=True,
                 )
         name = self.string(raw, "name")
@@ -332,7 +332,7 @@ class _Validator:
             raise self.fail((), "missing 'experiment' (a list of instruction codes) or 'formula'")
         for key in ("description", "chemistry"):
             if key in raw and not isinstance(raw[key], str):
-                raise self.fail((key,), f"{key!r} must be a string")
+                raise self.fail((key,), f"{brief(key)} must be a string")
         cfg = ReactionConfig(
             name=name,
             type=kind,
@@ -381,7 +381,7 @@ class _Validator:
                 if key not in ("formula", "ratio", "name") and not key.startswith("_"):
                     raise self.fail(
                         path + (key,),
-                        f"unknown reagent field {key!r} (formula, ratio, name)",
+                        f"unknown reagent field {brief(key)} (formula, ratio, name)",
                         at_key=True,
                     )
             formula = self.string(item, "formula", path)
@@ -390,7 +390,7 @@ class _Validator:
                 raise self.fail(path + ("ratio",), "ratio must be >= 0")
             name = self.string(item, "name", path) if "name" in item else formula
             if name in seen:
-                raise self.fail(path, f"reagent {name!r} is listed twice")
+                raise self.fail(path, f"reagent {brief(name)} is listed twice")
             seen.add(name)
             out.append(Reagent(formula=formula, ratio=ratio, name=name))
         return out
@@ -408,14 +408,16 @@ class _Validator:
             if not _IDENT.fullmatch(name):
                 raise self.fail(
                     path,
-                    f"parameter name {name!r} must be usable as ${name}: "
+                    f"parameter name {brief(name)} must be usable as ${name}: "
                     "letters, digits and _, not starting with a digit",
                 )
             if not isinstance(spec, dict):
                 raise self.fail(path, "a parameter must be an object {default, bound, dx, var}")
             for key in spec:
                 if key not in ("default", "bound", "dx", "var", "unit", "description"):
-                    raise self.fail(path + (key,), f"unknown parameter field {key!r}", at_key=True)
+                    raise self.fail(
+                        path + (key,), f"unknown parameter field {brief(key)}", at_key=True
+                    )
             var_raw = spec.get("var", 0)
             if var_raw not in (0, 1) or (isinstance(var_raw, float)):
                 raise self.fail(path + ("var",), "var must be 0 (constant) or 1 (optimised)")
@@ -479,7 +481,7 @@ class _Validator:
             if names and inst["code"] == "FILL" and inst["reagent"] not in names:
                 raise self.fail(
                     (key, i, "reagent"),
-                    f"reagent {inst['reagent']!r} is not in "
+                    f"reagent {brief(inst['reagent'])} is not in "
                     f"the reaction's reagent list ({', '.join(sorted(names))})",
                     "unknown-reagent",
                 )

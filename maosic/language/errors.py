@@ -27,6 +27,10 @@ ERROR_KINDS: frozenset[str] = frozenset(
 )
 
 
+# Longest source line __str__ quotes in full; longer ones are cut to a window around the caret.
+_SHOWN = 100
+
+
 def line_col(source: str, offset: int) -> tuple[int, int]:
     """1-based (line, column) of character ``offset`` in ``source`` (clamped to the text)."""
     offset = max(0, min(offset, len(source)))
@@ -79,7 +83,15 @@ class LanguageError(Exception):
         if not self.source or not 1 <= self.line <= len(lines):
             return head
         text = lines[self.line - 1].replace("\t", " ")
-        caret = " " * (self.column - 1) + "^"
+        column = self.column
+        if len(text) > _SHOWN:  # a 5000-character line is shown as a window around the caret
+            start = max(0, min(column - 1 - _SHOWN // 2, len(text) - _SHOWN))
+            window = text[start : start + _SHOWN]
+            prefix = "..." if start > 0 else ""
+            suffix = "..." if start + _SHOWN < len(text) else ""
+            text = prefix + window + suffix
+            column = column - start + len(prefix)
+        caret = " " * (column - 1) + "^"
         return f"{head}\n  {text}\n  {caret}"
 
     def to_dict(self) -> dict[str, object]:
@@ -91,3 +103,13 @@ class LanguageError(Exception):
             "message": self.message,
             "where": self.where,
         }
+
+
+def brief(value: object, limit: int = 40) -> str:
+    """repr() of a caller's value for a message, cut short (and safe for a 5000-digit int): an
+    error points at the problem, it does not echo a megabyte back."""
+    try:
+        text = repr(value)
+    except ValueError:  # int beyond sys.get_int_max_str_digits()
+        text = "a very large integer"
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -127,14 +127,24 @@ class Bin(Expr):
         b = self.right.evaluate(env, source)
         op = self.op
         if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if b == 0.0:
+            r = a + b
+        elif op == "-":
+            r = a - b
+        elif op == "*":
+            r = a * b
+        elif b == 0.0:
             raise LanguageError.at(source, self.offset, "division by zero", kind="out-of-range")
-        return a / b
+        else:
+            r = a / b
+        if r - r != 0.0:  # inf or nan: 1e300*1e300 overflows
+            raise LanguageError.at(
+                source,
+                self.offset,
+                f"this expression overflows: {format_number(a)} {op} {format_number(b)} is "
+                "not a finite number",
+                kind="out-of-range",
+            )
+        return r
 
     def collect(self, into: set[str]) -> None:
         self.left.collect(into)
@@ -206,6 +216,10 @@ def combine(op: str, left: Expr, right: Expr, offset: int) -> Expr:
     return Bin(op, left, right, offset)
 
 
+def _value(expr: Expr) -> float:
+    return expr.value if isinstance(expr, Num) else math.nan
+
+
 def as_json_value(expr: Expr) -> float | int | str:
     """The value an instruction carries: a number when constant, else the canonical text."""
     expr = fold(expr)
@@ -218,6 +232,9 @@ def as_json_value(expr: Expr) -> float | int | str:
 # Limits that keep every tree walk (printing, evaluation) far below Python's recursion limit.
 MAX_DEPTH = 50
 MAX_OPERATORS = 100
+# A number literal longer than this is refused before float() reads it (no real parameter
+# needs 100 characters; "R" + 5000 digits was a traceback).
+MAX_NUMBER_CHARS = 100
 
 
 class ExprParser:
@@ -248,6 +265,39 @@ class ExprParser:
                 f"expression too long: at most {MAX_OPERATORS} operators in one value",
             )
 
+    def number(self, tok: Token) -> Num:
+        """A NUM token as a Num: refuses absurdly long literals and ones beyond a double."""
+        text = tok.text
+        if len(text) > MAX_NUMBER_CHARS:
+            raise LanguageError.at(
+                self.source,
+                tok.offset,
+                f"number too long ({len(text)} characters, at most {MAX_NUMBER_CHARS})",
+                kind="out-of-range",
+            )
+        value = float(text)
+        if value - value != 0.0:  # inf (1e400): float() does not raise
+            raise LanguageError.at(
+                self.source,
+                tok.offset,
+                f"number {text} is out of range: it is not a finite number",
+                kind="out-of-range",
+            )
+        return Num(value, tok.offset)
+
+    def combined(self, op: str, left: Expr, right: Expr, tok: Token) -> Expr:
+        """combine(), refusing a constant that overflows when folded (1e300*1e300)."""
+        node = combine(op, left, right, tok.offset)
+        if isinstance(node, Num) and node.value - node.value != 0.0:
+            raise LanguageError.at(
+                self.source,
+                tok.offset,
+                f"this expression overflows: {format_number(_value(left))} {op} "
+                f"{format_number(_value(right))} is not a finite number",
+                kind="out-of-range",
+            )
+        return node
+
     def peek(self) -> Token:
         return self.tokens[self.pos]
 
@@ -267,7 +317,7 @@ class ExprParser:
             op = self.advance()
             self.count_op(op)
             right = self.parse_term()
-            left = combine("+" if op.kind == "PLUS" else "-", left, right, op.offset)
+            left = self.combined("+" if op.kind == "PLUS" else "-", left, right, op)
         return left
 
     def parse_term(self) -> Expr:
@@ -282,7 +332,7 @@ class ExprParser:
             right = self.parse_unary()
             if op.kind == "SLASH" and isinstance(right, Num) and right.value == 0.0:
                 raise LanguageError.at(self.source, op.offset, "division by zero")
-            left = combine("/" if op.kind == "SLASH" else "*", left, right, op.offset)
+            left = self.combined("/" if op.kind == "SLASH" else "*", left, right, op)
         return left
 
     def parse_unary(self) -> Expr:
@@ -298,7 +348,7 @@ class ExprParser:
     def parse_atom(self) -> Expr:
         tok = self.advance()
         if tok.kind == "NUM":
-            return Num(float(tok.text), tok.offset)
+            return self.number(tok)
         if tok.kind == "VAR":
             name = tok.text[1:]
             self.var_uses.setdefault(name, tok.offset)

@@ -10,6 +10,7 @@ formula and its hand-written instruction list compare equal.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -322,7 +323,13 @@ def _normalize_arg(arg: ArgSpec, value: Any, loc: Locator, path: tuple[Any, ...]
         if isinstance(value, str):
             expr = loc.expression(path, value)
         else:
-            expr = Num(float(value), loc.offset(path))
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond a double (10**400)
+                number = math.inf
+            if not math.isfinite(number):
+                raise loc.error(path, f"{code}: {arg.name} must be a finite number", "out-of-range")
+            expr = Num(number, loc.offset(path))
         folded_check(arg, expr, loc, path, code)
         return expr
     if kind == "bool":
@@ -403,6 +410,8 @@ def folded_check(arg: ArgSpec, expr: Expr, loc: Locator, path: tuple[Any, ...], 
 
 def range_problem(arg: ArgSpec, x: float) -> str:
     """'' when ``x`` is acceptable for ``arg``, else a sentence saying why not."""
+    if not math.isfinite(x):
+        return f"{arg.name} must be a finite number, got {x}"
     if arg.type == "integer" and x != int(x):
         return f"{arg.name} must be a whole number, got {x:g}"
     low = -float("inf") if arg.low is None else arg.low

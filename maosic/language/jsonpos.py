@@ -22,10 +22,65 @@ Path = tuple[Any, ...]
 KEY = "\x00key"
 
 
+# Numbers a configuration can hold: integers within 64 bits, finite doubles; checked as json
+# reads them (a 5000-digit integer made json.loads raise a bare ValueError, 1e400 became inf).
+MAX_INT = 2**63 - 1
+MAX_NUMBER_CHARS = 100
+
+
+class _BadNumber(ValueError):
+    def __init__(self, literal: str, message: str) -> None:
+        super().__init__(message)
+        self.literal = literal
+        self.message = message
+
+
+def _parse_int(literal: str) -> int:
+    if len(literal) > 20:  # cheaper than int(), and int() refuses > 4300 digits anyway
+        raise _BadNumber(literal, "integer out of range: more than 64 bits")
+    value = int(literal)
+    if not -MAX_INT - 1 <= value <= MAX_INT:
+        raise _BadNumber(literal, "integer out of range: more than 64 bits")
+    return value
+
+
+def _parse_float(literal: str) -> float:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _BadNumber(
+            literal, f"number too long ({len(literal)} characters, at most {MAX_NUMBER_CHARS})"
+        )
+    value = float(literal)
+    if value - value != 0.0:
+        raise _BadNumber(literal, "number out of range: not a finite number")
+    return value
+
+
+def _number_offset(text: str, literal: str) -> int:
+    """Offset of the first JSON number value spelled ``literal`` (0 when not found)."""
+    offsets: dict[Path, int] = {}
+    try:
+        _walk(text, _skip(text, 0), (), offsets)
+    except (IndexError, ValueError, RecursionError):
+        pass  # the text after the bad number is never read by json.loads: it may be anything
+    for pos in sorted(offsets.values()):
+        m = _NUMBER.match(text, pos)
+        if m is not None and m.group() == literal:
+            return pos
+    return 0
+
+
 def loads_with_positions(text: str, where: str = "") -> tuple[Any, dict[Path, int]]:
     """(decoded JSON, {path: offset of the value}) or LanguageError at the syntax error."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
+    except _BadNumber as exc:
+        raise LanguageError.at(
+            text,
+            _number_offset(text, exc.literal),
+            exc.message,
+            kind="config",
+            where=where,
+        ) from None
     except json.JSONDecodeError as exc:
         raise LanguageError(
             f"not valid JSON: {exc.msg}",

@@ -15,7 +15,9 @@ from maosic.language.errors import LanguageError
 from maosic.language.expr import ExprParser, Num, Var, fold
 from maosic.language.lexer import Token, tokenize
 from maosic.language.symbols import (
+    MAX_INDEX,
     MODULES,
+    ModuleSpec,
     ParamSpec,
     known_symbols,
     parse_module_name,
@@ -127,8 +129,9 @@ class FormulaParser(ExprParser):
         reagent = self.parse_reagent()
         dot = self.peek()
         if dot.kind not in ("DOT", "STAR"):
+            what = _short(reagent.text)
             raise self.fail(
-                dot, f"expected '·' (or '*' or '.') and a pump after the reagent {reagent.text}"
+                dot, f"expected '·' (or '*' or '.') and a pump after the reagent {what}"
             )
         self.advance()
         module = self.parse_module("transfer")
@@ -137,13 +140,26 @@ class FormulaParser(ExprParser):
                 self.source,
                 module.offset,
                 f"{module.text} ({module.spec.meaning}) cannot take the solid reagent "
-                f"{reagent.text}^s: it handles liquids only",
+                f"{_short(reagent.text)}^s: it handles liquids only",
                 kind="structure",
             )
         return Transfer(reagent, module, dot.offset)
 
+    def module_name(self, tok: Token) -> tuple[ModuleSpec, int | None] | None:
+        """parse_module_name, its errors placed in the formula."""
+        try:
+            return parse_module_name(tok.text)
+        except LanguageError as exc:
+            raise self.relocated(exc, tok) from None
+
+    def relocated(self, exc: LanguageError, tok: Token) -> LanguageError:
+        """An error positioned within one token's text, re-positioned in the formula."""
+        return LanguageError.at(
+            self.source, tok.offset + exc.column - 1, exc.message, kind=exc.kind
+        )
+
     def _reject_module_as_reagent(self, tok: Token) -> None:
-        found = parse_module_name(tok.text)
+        found = self.module_name(tok)
         if found is None:
             return
         spec = found[0]
@@ -170,7 +186,12 @@ class FormulaParser(ExprParser):
         text = tok.text[1:-1] if tok.kind == "STR" else tok.text
         if not text.strip():
             raise LanguageError.at(self.source, tok.offset, "empty reagent name")
-        is_r, number = parse_reagent_symbol(text) if tok.kind == "NAME" else (False, None)
+        is_r, number = False, None
+        if tok.kind == "NAME":
+            try:
+                is_r, number = parse_reagent_symbol(text)
+            except LanguageError as exc:
+                raise self.relocated(exc, tok) from None
         solid = False
         if self.peek().kind == "^":
             self.advance()
@@ -205,23 +226,30 @@ class FormulaParser(ExprParser):
             raise LanguageError.at(
                 self.source,
                 where,
-                f"reagent {ref.text} takes {expected} parameter(s) {shape}, got {len(ref.values)}",
+                f"reagent {_short(ref.text)} takes {expected} parameter(s) {shape}, "
+                f"got {len(ref.values)}",
                 kind="param-count",
             )
         if generic:
             index = ref.values[0]
-            if not isinstance(index, Num) or index.value != int(index.value) or index.value < 1:
+            if (
+                not isinstance(index, Num)
+                or not 1 <= index.value <= MAX_INDEX
+                or index.value != int(index.value)
+            ):
                 raise LanguageError.at(
                     self.source,
                     _offset(index),
-                    f"the reagent index i of {ref.text} must be a whole number >= 1",
+                    f"the reagent index i of {_short(ref.text)} must be a whole number from 1 "
+                    f"to {MAX_INDEX}",
                     kind="out-of-range",
                 )
             if ref.number is not None and int(index.value) != ref.number:
                 raise LanguageError.at(
                     self.source,
                     _offset(index),
-                    f"{ref.text} has index {ref.number} but its vector says i = {int(index.value)}",
+                    f"{_short(ref.text)} has index {ref.number} but its vector says "
+                    f"i = {int(index.value)}",
                     kind="out-of-range",
                 )
             if ref.number is None:
@@ -231,7 +259,7 @@ class FormulaParser(ExprParser):
             raise LanguageError.at(
                 self.source,
                 amount_value.offset,
-                f"expected a number or $variable for the amount ({unit}) of {ref.text}",
+                f"expected a number or $variable for the amount ({unit}) of {_short(ref.text)}",
                 kind="syntax",
             )
         folded = fold(amount_value)
@@ -239,7 +267,7 @@ class FormulaParser(ExprParser):
             raise LanguageError.at(
                 self.source,
                 amount_value.offset,
-                f"amount {folded.text()} {unit} of {ref.text} is outside [0, 50] {unit}",
+                f"amount {folded.text()} {unit} of {_short(ref.text)} is outside [0, 50] {unit}",
                 kind="out-of-range",
             )
 
@@ -248,12 +276,12 @@ class FormulaParser(ExprParser):
         if tok.kind != "NAME" or tok.text == "x":
             raise self.fail(tok, f"expected {_ROLE_WORDS[role]}")
         self.advance()
-        found = parse_module_name(tok.text)
+        found = self.module_name(tok)
         if found is None:
             raise LanguageError.at(
                 self.source,
                 tok.offset,
-                f"unknown module symbol {tok.text!r}{_suggest(tok.text)}; expected "
+                f"unknown module symbol {_short(tok.text)!r}{_suggest(tok.text)}; expected "
                 f"{_ROLE_WORDS[role]}",
                 kind="unknown-symbol",
             )
@@ -299,7 +327,7 @@ class FormulaParser(ExprParser):
             if self.tokens[self.pos + 1].kind in (",", "]"):
                 self.pos += 1
                 if kind == "NUM":
-                    return Num(float(tok.text), tok.offset)
+                    return self.number(tok)
                 name = tok.text[1:]
                 self.var_uses.setdefault(name, tok.offset)
                 return Var(name, tok.offset)
@@ -352,7 +380,7 @@ def check_value(source: str, owner: str, value: Value, param: ParamSpec) -> None
             raise LanguageError.at(
                 source,
                 value.offset,
-                f"unknown position {value.text!r} for {param.name} of {owner}; expected "
+                f"unknown position {_short(value.text)!r} for {param.name} of {owner}; expected "
                 f"{param.describe_range()}",
                 kind="out-of-range",
             )
@@ -362,7 +390,7 @@ def check_value(source: str, owner: str, value: Value, param: ParamSpec) -> None
             source,
             value.offset,
             f"expected a number or $variable for {param.name} ({param.meaning}) of {owner}, "
-            f"found the name {value.text!r} (did you mean ${value.text}?)",
+            f"found the name {_short(value.text)!r} (did you mean ${_short(value.text)}?)",
             kind="syntax",
         )
     folded = fold(value)
@@ -398,6 +426,11 @@ def check_number(source: str, offset: int, owner: str, x: float, param: ParamSpe
             f"{param.describe_range()} ({param.meaning})",
             kind="out-of-range",
         )
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """User text quoted in a message, cut so a huge token is not echoed whole."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _offset(value: Value) -> int:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from maosic.language.errors import LanguageError
+
 ROBOT_POSITIONS: tuple[str, ...] = ("home", "sampler", "abs", "cd", "waste")
 
 
@@ -241,12 +243,38 @@ MODULES: dict[str, ModuleSpec] = {
 _MODULE_NAME = re.compile(r"([A-Za-z][A-Za-z-]*?)(?:_?(\d+))?")
 _REAGENT_NAME = re.compile(r"R(?:_?(\d+))?")
 
+# Module and reagent numbers ("SP2", "R_3", the i of R[i, v]) are small: checked before int()
+# sees the digits, so "R" followed by thousands of digits is a positioned error, not a crash.
+MAX_INDEX = 9999
+
+
+def _index(name: str, m: re.Match[str], group: int) -> int | None:
+    """The number of a module/reagent symbol, or None; LanguageError (positioned within
+    ``name``) when it is beyond MAX_INDEX."""
+    digits = m.group(group)
+    if digits is None:
+        return None
+    start = m.start(group)
+    if len(digits) > len(str(MAX_INDEX)) or int(digits) > MAX_INDEX:
+        shown = name if len(name) <= 40 else name[: start + 8] + "..."
+        raise LanguageError(
+            f"the number in {shown!r} is too large: module and reagent numbers go up to "
+            f"{MAX_INDEX}",
+            column=start + 1,
+            source=name,
+            kind="out-of-range",
+        )
+    return int(digits)
+
 
 _MODULE_CACHE: dict[str, tuple[ModuleSpec, int | None] | None] = {}
 
 
 def parse_module_name(name: str) -> tuple[ModuleSpec, int | None] | None:
-    """Split ``SP1``/``SP_2``/``ABS-CD`` into (spec, number); None when it is not a module."""
+    """Split ``SP1``/``SP_2``/``ABS-CD`` into (spec, number); None when it is not a module.
+
+    LanguageError (column within ``name``) when the number is larger than MAX_INDEX.
+    """
     try:
         return _MODULE_CACHE[name]
     except KeyError:
@@ -264,18 +292,21 @@ def _parse_module_name(name: str) -> tuple[ModuleSpec, int | None] | None:
     spec = MODULES.get(m.group(1))
     if spec is None:
         return None
-    number = int(m.group(2)) if m.group(2) is not None else None
+    number = _index(name, m, 2)
     if number is not None and not spec.numbered:
         return None
     return spec, number
 
 
 def parse_reagent_symbol(name: str) -> tuple[bool, int | None]:
-    """(is a generic reagent symbol ``R``/``R1``/``R_2``, its number or None)."""
+    """(is a generic reagent symbol ``R``/``R1``/``R_2``, its number or None).
+
+    LanguageError (column within ``name``) when the number is larger than MAX_INDEX.
+    """
     m = _REAGENT_NAME.fullmatch(name)
     if m is None:
         return False, None
-    return True, int(m.group(1)) if m.group(1) is not None else None
+    return True, _index(name, m, 1)
 
 
 def register_module(spec: ModuleSpec) -> None:

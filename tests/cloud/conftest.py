@@ -56,6 +56,7 @@ def app(db_url, web_sessions, fake_core, log_key) -> Iterator[Flask]:
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
             "CORE_URL": "http://127.0.0.1:9/",
+            "CORE_TOKEN": "test-installation-token",
             "HARDWARE_URL": "http://127.0.0.1:9/",
             "LOG_KEY_FILE": str(log_key),
             "RPC_TIMEOUT_S": 2.0,

@@ -44,11 +44,13 @@ class FakeCore:
 
     url: str = "http://fake-core/"
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    as_users: list[str | None] = field(default_factory=list)  # the account of each call
     fail_with: RpcFailure | None = None
     next_id: int = 1000
 
-    def call(self, method: str, **params: Any) -> Any:
+    def call(self, method: str, *, as_user: str | None = None, **params: Any) -> Any:
         self.calls.append((method, params))
+        self.as_users.append(as_user)
         if self.fail_with is not None:
             raise self.fail_with
         if method == "core.describe":

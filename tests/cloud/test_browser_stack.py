@@ -32,6 +32,7 @@ def stack_app(stack) -> Iterator[Flask]:
         {
             "DATABASE_URL": stack.db_url,
             "CORE_URL": stack.core_url,
+            "CORE_TOKEN": stack.settings.core_token,
             "HARDWARE_URL": stack.hardware_url,
             "SECRET_KEY": "e2e-secret",
             "LOG_KEY_FILE": str(stack.settings.resolved_log_key_file),

@@ -28,6 +28,7 @@ def core_app(db_url, web_sessions, tmp_path, log_key) -> Iterator[Flask]:
             "TESTING": True,
             "DATABASE_URL": db_url,
             "CORE_URL": core.url,
+            "CORE_TOKEN": core.settings.core_token,  # the instance token the core made
             "SECRET_KEY": "s",
             "WTF_CSRF_ENABLED": False,
             "LOG_KEY_FILE": str(log_key),

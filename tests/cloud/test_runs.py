@@ -131,7 +131,8 @@ def test_cancel_goes_through_the_core(client, demo_run, fake_core):
     login(client, "demo")
     reply = client.post(f"/requests/{demo_run}/cancel")
     assert reply.status_code == 302
-    assert fake_core.calls[-1] == ("request.cancel", {"id": demo_run, "owner": "demo"})
+    assert fake_core.calls[-1] == ("request.cancel", {"id": demo_run})
+    assert fake_core.as_users[-1] == "demo"  # the core decides whose request it is
     fake_core.fail_with = RpcFailure(-32602, "request 1 is already done", {"field": "id"})
     client.post(f"/requests/{demo_run}/cancel")
     assert (
@@ -140,10 +141,11 @@ def test_cancel_goes_through_the_core(client, demo_run, fake_core):
     )
 
 
-def test_staff_cancel_without_owner(client, demo_run, fake_core):
+def test_staff_cancel_acts_as_the_staff_account(client, demo_run, fake_core):
     login(client, "operator")
     client.post(f"/requests/{demo_run}/cancel")
-    assert fake_core.calls[-1] == ("request.cancel", {"id": demo_run, "owner": None})
+    assert fake_core.calls[-1] == ("request.cancel", {"id": demo_run})
+    assert fake_core.as_users[-1] == "operator"
 
 
 def test_queue_is_fifo_and_hides_others(client, web_sessions):

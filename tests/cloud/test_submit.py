@@ -53,7 +53,8 @@ def test_submit_stored_reaction_with_edited_space(client, web_sessions, fake_cor
     assert reply.status_code == 302 and reply.headers["Location"] == "/requests/1000"
     method, params = fake_core.calls[-1]
     assert method == "request.submit"
-    assert params["owner"] == "demo" and params["budget"] == 12 and params["seed"] == 3
+    assert "owner" not in params and fake_core.as_users[-1] == "demo"
+    assert params["budget"] == 12 and params["seed"] == 3
     assert params["target"] == {"metric": "cd_first_exciton"}
     assert params["config"]["param"]["T"]["bound"] == [100, 150]
     assert params["config"]["param"]["T"]["dx"] == 1

@@ -10,11 +10,20 @@ from typing import Any
 import requests
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# The installation token every test stack's core is started with (MAOSIC_CORE_TOKEN).
+TEST_CORE_TOKEN = "test-core-installation-token"
 
 
-def rpc(url: str, method: str, **params: Any) -> Any:
+def rpc(url: str, method: str, *, as_user: str | None = None, **params: Any) -> Any:
+    """Call the core with the installation token, acting for ``as_user`` when given."""
+    headers = {"Authorization": f"Bearer {TEST_CORE_TOKEN}"}
+    if as_user is not None:
+        headers["X-MAOSIC-User"] = as_user
     reply = requests.post(
-        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=30
+        url,
+        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+        headers=headers,
+        timeout=30,
     ).json()
     if "error" in reply:
         raise RuntimeError(reply["error"])

@@ -19,7 +19,7 @@ from tests.core.rpc_helpers import cspbbr3_config, rpc, wait_for
 
 def test_request_runs_and_everything_is_stored(stack, sessions):
     url = stack.core_url
-    first = rpc(url, "request.submit", config=cspbbr3_config(), budget=4, seed=3, owner="demo")
+    first = rpc(url, "request.submit", config=cspbbr3_config(), budget=4, seed=3, as_user="demo")
     second = rpc(url, "request.submit", config=cspbbr3_config(), budget=2, seed=4)
     assert second["seq"] > first["seq"]
     # While the first runs, the second waits its turn.

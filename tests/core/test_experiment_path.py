@@ -18,6 +18,7 @@ from maosic.db.models import Experiment, ExperimentStatus, HardwareCommand, Requ
 from maosic.language.compiler import compile_config
 from maosic.language.config import load_config
 from maosic.phases import PHASES, ExperimentTiming
+from maosic.rpc_auth import INSTALLATION
 from maosic.service import CoreService
 from maosic.worker import Worker
 
@@ -60,7 +61,9 @@ def sim_daemon():
 
 def test_campaign_stores_every_call_and_reports_its_phases(sessions, sim_daemon, tmp_path):
     config = json.loads((ROOT / "examples" / "cspbbr3.json").read_text())
-    sub = CoreService(sessions).submit(config=config, budget=3, optimizer="random", seed=5)
+    sub = CoreService(sessions).submit(
+        INSTALLATION, config=config, budget=3, optimizer="random", seed=5
+    )
     timings: list[ExperimentTiming] = []
     cipher = LogCipher.from_file(tmp_path / "log.key")
     worker = Worker(sessions, sim_daemon.url, cipher, poll_s=0.01, on_timing=timings.append)
@@ -127,7 +130,7 @@ def test_patience_stops_the_campaign_when_the_best_is_that_old(sessions, sim_dae
     config = json.loads((ROOT / "examples" / "cspbbr3.json").read_text())
     target = {"metric": "max_abs_cd_at_exciton", "patience": 2}
     sub = CoreService(sessions).submit(
-        config=config, target=target, budget=30, optimizer="random", seed=11
+        INSTALLATION, config=config, target=target, budget=30, optimizer="random", seed=11
     )
     worker = Worker(sessions, sim_daemon.url, LogCipher.from_file(tmp_path / "k"), poll_s=0.01)
     assert worker.run_once()

@@ -14,6 +14,8 @@ from maosic.hardware import (
     HardwareError,
     HardwareLost,
     HardwareUnreachable,
+    LinkConfigError,
+    TokenRefused,
 )
 
 
@@ -153,5 +155,31 @@ def test_a_batch_is_one_round_trip_and_reports_the_first_refusal():
             "system.status",
         ]
         assert calls[2].error_code == INSUFFICIENT_REAGENT and calls[3].result["clock_s"] >= 0
+    finally:
+        handle.stop()
+
+
+def test_http_401_is_a_token_refusal_naming_the_setting_and_not_retried():
+    """A wrong token was a bare HardwareError that the worker reported as an internal error."""
+    handle = start_daemon(
+        sim=True, port=0, watchdog_s=0, auth=lambda h: h.get("Authorization") == "Bearer right"
+    )
+    try:
+        client = HardwareClient(handle.url, token="wrong", retries=3, backoff_s=0.5)
+        started = time.monotonic()
+        with pytest.raises(TokenRefused) as refused:
+            client.call("pump.fill", pump="SP1", reagent="Cs-oleate", volume_mL=0.3)
+        assert time.monotonic() - started < 0.5  # not retried with backoff
+        assert isinstance(refused.value, LinkConfigError) and refused.value.code == -32010
+        assert (
+            "the daemon refused our token (HTTP 401): set hardware_token / MAOSIC_HARDWARE_TOKEN"
+            " to a token in the daemon's token file" in str(refused.value)
+        )
+        assert client.round_trips == 1
+        assert handle.lab.syringe_volume_mL("SP1") == 0.0
+        # a caller with its own setting names (the terminal client) gets them in the message
+        client = HardwareClient(handle.url, wording={"token": "--hardware-token"}, retries=0)
+        with pytest.raises(TokenRefused, match="set --hardware-token to a token"):
+            client.call("system.status")
     finally:
         handle.stop()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from tests.core.rpc_helpers import TEST_CORE_TOKEN
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -102,6 +104,7 @@ def core_process(tmp: Path, db_url: str, hardware_url: str, port: int | None = N
             "MAOSIC_STALE_AFTER_S": "1.5",
             "MAOSIC_PAUSED_RETRY_S": "0.5",
             "MAOSIC_RPC_RETRIES": "1",
+            "MAOSIC_CORE_TOKEN": TEST_CORE_TOKEN,
         }
     )
     return Process(

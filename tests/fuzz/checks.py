@@ -12,8 +12,12 @@ DAEMON_CODES = STANDARD | set(range(-32007, -32000))  # -32001 .. -32007 (contra
 CORE_CODES = STANDARD | {-32040}  # unknown request id
 
 
-def post(session: requests.Session, url: str, body: bytes) -> requests.Response:
-    return session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+def post(
+    session: requests.Session, url: str, body: bytes, headers: dict[str, str] | None = None
+) -> requests.Response:
+    """POST ``body``; ``headers`` (e.g. the core's Authorization) are sent too."""
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    return session.post(url, data=body, headers=sent, timeout=30)
 
 
 def check_reply(response: requests.Response, allowed: set[int]) -> None:
@@ -34,7 +38,9 @@ def check_reply(response: requests.Response, allowed: set[int]) -> None:
             assert isinstance(reply["error"]["message"], str) and reply["error"]["message"]
 
 
-def still_serving(session: requests.Session, url: str, method: str) -> None:
+def still_serving(
+    session: requests.Session, url: str, method: str, headers: dict[str, str] | None = None
+) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": "probe", "method": method, "params": {}})
-    reply = post(session, url, body.encode()).json()
+    reply = post(session, url, body.encode(), headers).json()
     assert reply["id"] == "probe" and "result" in reply, reply

@@ -23,6 +23,7 @@ from maosic.db.seed import seed as seed_db
 from maosic.db.session import make_engine
 from maosic.rpc import method_table
 from maosic.service import CoreService
+from tests.core.rpc_helpers import TEST_CORE_TOKEN
 from tests.fuzz.checks import CORE_CODES, DAEMON_CODES, check_reply, post, still_serving
 from tests.fuzz.strategies import bodies, dumps, method_calls, param_names
 
@@ -48,11 +49,21 @@ def core(tmp_path_factory) -> Iterator[Core]:
     Base.metadata.create_all(engine)
     engine.dispose()
     seed_db(url)
-    conf = load_settings(environ={"MAOSIC_INSTANCE_PATH": str(folder), "MAOSIC_DATABASE_URL": url})
+    conf = load_settings(
+        environ={
+            "MAOSIC_INSTANCE_PATH": str(folder),
+            "MAOSIC_DATABASE_URL": url,
+            "MAOSIC_CORE_TOKEN": TEST_CORE_TOKEN,
+        }
+    )
     # no worker: submitted requests stay queued, so fuzzing measures the handler alone
     running = start_core(conf, port=0, with_worker=False)
     yield running
     running.stop()
+
+
+# Every core call is authenticated: the fuzzing is of what an authenticated caller can send.
+CORE_AUTH = {"Authorization": f"Bearer {TEST_CORE_TOKEN}"}
 
 
 def _daemon_names() -> dict[str, list[str]]:
@@ -122,13 +133,13 @@ def test_daemon_never_executes_non_finite_or_absurd_numbers(daemon, method, bad)
 @given(body=bodies(sorted(CORE_NAMES), method_calls(CORE_NAMES)))
 def test_core_answers_any_body_with_documented_errors(core, body):
     with requests.Session() as session:
-        check_reply(post(session, core.url, body), CORE_CODES)
-        still_serving(session, core.url, "queue.list")
+        check_reply(post(session, core.url, body, CORE_AUTH), CORE_CODES)
+        still_serving(session, core.url, "queue.list", CORE_AUTH)
 
 
 @FUZZ
 @given(call=method_calls(CORE_NAMES))
 def test_core_real_methods_with_random_params(core, call):
     with requests.Session() as session:
-        check_reply(post(session, core.url, dumps(call)), CORE_CODES)
-        still_serving(session, core.url, "core.describe")
+        check_reply(post(session, core.url, dumps(call), CORE_AUTH), CORE_CODES)
+        still_serving(session, core.url, "core.describe", CORE_AUTH)

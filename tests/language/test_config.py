@@ -38,15 +38,23 @@ def test_fields_and_defaults() -> None:
     assert cfg.formula is None and cfg.experiment[0] == {"code": "PUMP_INIT", "pump": "SP1"}
 
 
-@pytest.mark.parametrize("how", ["path", "str-path", "text", "dict"])
+@pytest.mark.parametrize("how", ["path", "text", "dict"])
 def test_load_from_path_text_or_dict(how: str, base: dict[str, Any]) -> None:
     data: Any = {
         "path": CSPBBR3,
-        "str-path": str(CSPBBR3),
         "text": CSPBBR3.read_text(encoding="utf-8"),
         "dict": base,
     }[how]
     assert load_config(data).experiment == load_config(CSPBBR3).experiment
+
+
+def test_a_string_is_json_text_never_a_file_name() -> None:
+    # Configurations arrive from callers; a path in a string must not open the file (issue 17).
+    for text in (str(CSPBBR3), "/etc/passwd", "instance/secret_key"):
+        with pytest.raises(LanguageError) as info:
+            load_config(text)
+        assert "not valid JSON" in str(info.value) or "JSON" in info.value.message
+        assert "chiral" not in str(info.value) and "root:" not in str(info.value)
 
 
 @pytest.mark.parametrize("name", ["cspbbr3.json", "cs3cu2i5.json"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from maosic.language import LanguageError, compile_formula, load_config
@@ -99,7 +101,7 @@ def test_str_shows_line_and_caret_under_the_column() -> None:
 
 
 def test_unknown_reagent_and_undefined_variable_need_a_configuration() -> None:
-    cfg = load_config("examples/cspbbr3.json")
+    cfg = load_config(Path("examples/cspbbr3.json"))
     with pytest.raises(LanguageError) as info:
         compile_formula("R4·SP1[0.1, 0, 0.05]", cfg)
     assert (info.value.kind, info.value.column) == ("unknown-reagent", 1)

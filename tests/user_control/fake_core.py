@@ -7,6 +7,7 @@ progress and then the end. The end-to-end tests against the real core live in te
 
 from __future__ import annotations
 
+import base64
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,8 @@ class FakeCore:
         self.requests: dict[int, dict[str, Any]] = {}
         self.submitted: list[dict[str, Any]] = []
         self.end_state = end_state
+        self.headers: list[dict[str, str]] = []  # each call's HTTP headers (credentials)
+        fake = self
         dispatcher = Dispatcher(
             {
                 "request.submit": self.submit,
@@ -32,6 +35,7 @@ class FakeCore:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.headers.append(dict(self.headers))
                 reply = dispatcher.handle(body) or b""
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -60,9 +64,9 @@ class FakeCore:
         budget: int | None = None,
         optimizer: str | None = None,
         seed: int = 0,
-        owner: str | None = None,
         name: str | None = None,
     ) -> dict[str, Any]:
+        owner = self.acting_user()
         self.submitted.append(
             {"config": config, "formula": formula, "space": space, "target": target,
              "budget": budget, "optimizer": optimizer, "seed": seed, "owner": owner}
@@ -127,13 +131,24 @@ class FakeCore:
             out["experiments"] = list(req["experiments"])
         return out
 
-    def cancel(self, id: int, owner: str | None = None) -> dict[str, Any]:
+    def acting_user(self) -> str | None:
+        """Whom the last call's credentials name: X-MAOSIC-User, or the Basic user."""
+        headers = self.headers[-1] if self.headers else {}
+        if headers.get("X-MAOSIC-User"):
+            return headers["X-MAOSIC-User"]
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
+        if scheme == "Basic":
+            return base64.b64decode(value).decode().partition(":")[0]
+        return None
+
+    def cancel(self, id: int) -> dict[str, Any]:
         if id not in self.requests:
             raise RpcError(-32040, f"no request {id}")
         self.requests[id]["status"] = "cancelled"
         return self.status(id)
 
-    def request_list(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def request_list(self, mine: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        owner = self.acting_user() if mine else None
         rows = [self.status(i) for i in sorted(self.requests, reverse=True)]
         return [r for r in rows if owner is None or r["owner"] == owner][:limit]
 

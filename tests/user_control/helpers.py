@@ -25,6 +25,9 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """An environment without MAOSIC_* variables whose HOME (and config folder) is ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAOSIC_")}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    # No installation token from this checkout's instance folder: tests pick their credentials
+    # (the demo account's password, unless a test says otherwise).
+    env.update(MAOSIC_INSTANCE_PATH=str(home / "no-instance"), MAOSIC_PASSWORD="demo-password")
     env.update(extra)
     return env
 

@@ -26,7 +26,7 @@ def cli(core: FakeCore, home: Path, *argv: str):
     return run(["--core-url", core.url, "--user", "demo", *argv], home)
 
 
-def test_submit_sends_config_target_budget_and_owner(core, tmp_path):
+def test_submit_sends_config_target_budget_and_credentials(core, tmp_path):
     result = cli(core, tmp_path, "submit", str(EXAMPLE), "--target", "cd_first_exciton",
                  "--budget", "4", "--optimizer", "random", "--seed", "7")  # fmt: skip
     assert result.status == 0, result.err
@@ -42,6 +42,8 @@ def test_submit_sends_config_target_budget_and_owner(core, tmp_path):
         7,
         "demo",
     )
+    # the account travels as credentials (demo's password, from MAOSIC_PASSWORD), not a param
+    assert core.headers[-1]["Authorization"].startswith("Basic ")
 
 
 def test_submit_watch_shows_progress_and_ends_0_when_done(core, tmp_path):

@@ -80,7 +80,9 @@ def test_queue_and_cancel_on_the_real_core(stack, tmp_path):
     ids = [json.loads(first.out)["id"], json.loads(second.out)["id"]]
     queue = run([*core, "queue"], tmp_path)
     assert queue.status == 0
-    assert sum(f" {i} " in line for line in queue.out.splitlines() for i in ids) == 2
+    # the id is the second column ("pos id status ..."); a position may equal an id
+    listed = [line.split()[1] for line in queue.out.splitlines()[1:]]
+    assert sorted(listed) == sorted(str(i) for i in ids), queue.out
     queued = run([*core, "cancel", str(ids[1])], tmp_path)
     assert queued.status == 0, queued.err
     assert queued.out.strip() == f"request {ids[1]} cancelled"
@@ -94,7 +96,9 @@ def test_queue_and_cancel_on_the_real_core(stack, tmp_path):
 
 
 def test_real_core_refusals(stack, tmp_path):
-    core = ["--core-url", stack.core_url]
+    anonymous = run(["--core-url", stack.core_url, "queue"], tmp_path)
+    assert anonymous.status == 1 and "authentication required" in anonymous.err
+    core = ["--core-url", stack.core_url, "--user", "demo"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"type": "flow", "name": "no experiment", "param": {}}))
     refused = run([*core, "submit", str(bad)], tmp_path)
@@ -106,4 +110,13 @@ def test_real_core_refusals(stack, tmp_path):
         [*core, "--user", "nobody", "submit", str(EXAMPLE), "--target", "max_abs_cd_at_exciton"],
         tmp_path,
     )
-    assert nobody.status == 1 and "field owner" in nobody.err
+    assert nobody.status == 1 and "wrong username or password" in nobody.err
+    # the operator's request does not exist for demo, whose password is in MAOSIC_PASSWORD
+    operator = ["--core-url", stack.core_url, "--user", "operator", "--json"]
+    theirs = run([*operator, "submit", str(EXAMPLE), "--budget", "1"], tmp_path,
+                 MAOSIC_PASSWORD="operator-password")  # fmt: skip
+    assert theirs.status == 0, theirs.err
+    their_id = str(json.loads(theirs.out)["id"])
+    for command in (["show", their_id], ["cancel", their_id]):
+        hidden = run([*core, *command], tmp_path)
+        assert hidden.status == 1 and "(no such request)" in hidden.err

@@ -28,9 +28,35 @@ def test_default_config_file_is_read_from_the_config_home(tmp_path):
     folder = tmp_path / "maosic"
     folder.mkdir()
     (folder / "client.toml").write_text('hardware_token = "secret"\n')
-    settings = load_client_settings({}, {"XDG_CONFIG_HOME": str(tmp_path)})
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "MAOSIC_INSTANCE_PATH": str(tmp_path / "none")}
+    settings = load_client_settings({}, env)
     assert settings.endpoint("hardware")["token"] == "secret"
     assert settings.endpoint("core")["token"] == ""
+
+
+def test_the_installation_token_is_read_only_for_a_core_on_this_machine(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "core.token").write_text("installation-token-0123456789\n")
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "MAOSIC_INSTANCE_PATH": str(instance)}
+    local = load_client_settings({"user": "demo"}, env)
+    assert local.core_token == "installation-token-0123456789"
+    assert local.core_headers(lambda prompt: "unused") == {
+        "Authorization": "Bearer installation-token-0123456789",
+        "X-MAOSIC-User": "demo",
+    }
+    for url in ("http://cloud.example:9999/", "https://10.1.2.3:9999/"):
+        remote = load_client_settings({"core_url": url, "user": "demo"}, env)
+        assert remote.core_token == ""  # never sent off this machine
+        asked: list[str] = []
+
+        def ask(prompt: str, asked: list[str] = asked) -> str:
+            asked.append(prompt)
+            return "pw-of-demo"
+
+        headers = remote.core_headers(ask)
+        assert headers == {"Authorization": "Basic ZGVtbzpwdy1vZi1kZW1v"}  # demo:pw-of-demo
+        assert asked == [f"password of demo at {url}: "]
 
 
 def test_shared_tls_files_apply_to_both_endpoints_unless_overridden(tmp_path):
