@@ -119,6 +119,7 @@ def test_csrf_required_on_forms_and_fetch(db_url, web_sessions, log_key):
             "TESTING": True,
             "DATABASE_URL": db_url,
             "SECRET_KEY": "s",
+            "CORE_TOKEN": "unused-installation-token",
             "LOG_KEY_FILE": str(log_key),
             "SESSION_COOKIE_SECURE": True,
         }

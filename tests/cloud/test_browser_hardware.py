@@ -24,6 +24,7 @@ def daemon_app(db_url, web_sessions, log_key) -> Iterator[Flask]:
             "HARDWARE_URL": daemon.url,
             "CORE_URL": "http://127.0.0.1:9/",
             "SECRET_KEY": "hw-secret",
+            "CORE_TOKEN": "unused-installation-token",
             "LOG_KEY_FILE": str(log_key),
         }
     )

@@ -8,7 +8,7 @@ from hardware_interface.server import start_daemon
 from maosic.config import load_settings
 from maosic.core import start_core
 from maosic.labs import parse_labs
-from tests.core.rpc_helpers import EXAMPLES, cspbbr3_config, rpc, wait_for
+from tests.core.rpc_helpers import EXAMPLES, TEST_CORE_TOKEN, cspbbr3_config, rpc, wait_for
 
 
 def test_parse_labs():
@@ -29,6 +29,7 @@ def test_requests_are_routed_to_a_lab_that_can_run_them(db_url, tmp_path):
             "MAOSIC_INSTANCE_PATH": str(tmp_path),
             "MAOSIC_DATABASE_URL": db_url,
             "MAOSIC_LABS": f"perovskite={perovskite.url},copper={copper.url}",
+            "MAOSIC_CORE_TOKEN": TEST_CORE_TOKEN,
             "MAOSIC_WORKER_POLL_S": "0.1",
         }
     )
@@ -58,6 +59,7 @@ def test_no_lab_fits_names_what_is_missing(db_url, tmp_path):
             "MAOSIC_INSTANCE_PATH": str(tmp_path),
             "MAOSIC_DATABASE_URL": db_url,
             "MAOSIC_LABS": f"copper={copper.url}",
+            "MAOSIC_CORE_TOKEN": TEST_CORE_TOKEN,
         }
     )
     core = start_core(settings, port=0)

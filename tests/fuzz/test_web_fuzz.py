@@ -77,6 +77,7 @@ def site(tmp_path_factory) -> Iterator[tuple[Flask, int]]:
             "SECRET_KEY": "fuzz-secret",
             "WTF_CSRF_ENABLED": False,
             "CORE_URL": core.url,
+            "CORE_TOKEN": core.settings.core_token,
             "HARDWARE_URL": daemon.url,
             "LOG_KEY_FILE": str(folder / "log.key"),
             "RPC_TIMEOUT_S": 10.0,

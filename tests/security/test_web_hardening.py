@@ -26,6 +26,7 @@ def csrf_app(db_url, tmp_path):
             "TESTING": True,
             "DATABASE_URL": db_url,
             "SECRET_KEY": "csrf-test",
+            "CORE_TOKEN": "unused-installation-token",
             "LOG_KEY_FILE": str(tmp_path / "log.key"),
             "CORE_URL": "http://127.0.0.1:9/",
             "HARDWARE_URL": "http://127.0.0.1:9/",
