@@ -36,6 +36,7 @@ MANUAL_COMMANDS: dict[str, dict[str, tuple[type, bool]]] = {
     "pump.stop": {"pump": (str, True)},
     "robot.move": {"position": (str, True)},
     "valve.set": {"valve": (str, True), "open": (bool, True)},
+    "reagent.refill": {"reagent": (str, True), "added_mL": (float, True)},
 }
 NO_WAIT = {"heater.set": {"wait_stable": False}, "pump.infuse": {"wait": False}}
 NO_WAIT["pump.withdraw"] = {"wait": False}

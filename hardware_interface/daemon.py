@@ -44,6 +44,7 @@ from hardware_interface.errors import (
 from hardware_interface.handlers.auxiliary import AuxiliaryMethods
 from hardware_interface.handlers.heater import HeaterMethods
 from hardware_interface.handlers.pumps import PumpMethods
+from hardware_interface.handlers.reagents import ReagentMethods
 from hardware_interface.handlers.robot import RobotMethods
 from hardware_interface.handlers.spectrometers import SpectrometerMethods
 from hardware_interface.handlers.system import SystemMethods
@@ -318,6 +319,7 @@ class LabDaemon:
         spectrometers = SpectrometerMethods(self)
         valves = ValveMethods(self)
         auxiliary = AuxiliaryMethods(self)
+        reagents = ReagentMethods(self)
         return {
             "system.describe": system.system_describe,
             "system.status": system.system_status,
@@ -330,6 +332,8 @@ class LabDaemon:
             "pump.parallel": pumps.pump_parallel,
             "pump.stop": pumps.pump_stop,
             "pump.status": pumps.pump_status,
+            "reagent.refill": reagents.reagent_refill,
+            "reagent.stock": reagents.reagent_stock,
             "heater.set": heater.heater_set,
             "heater.status": heater.heater_status,
             "heater.off": heater.heater_off,

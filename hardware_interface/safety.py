@@ -76,6 +76,13 @@ def check_setpoint(limits: SafetyLimits, module: str, setpoint_C: float, ramp_C_
     _in_range(module, "ramp_C_min", ramp_C_min, 0.1, limits.max_ramp_C_min, "°C/min")
 
 
+def check_in_range(
+    module: str, name: str, value: float, low: float, high: float, unit: str
+) -> None:
+    """``value`` (in ``unit``) within [low, high], or LIMIT_EXCEEDED naming ``name``."""
+    _in_range(module, name, value, low, high, unit)
+
+
 def check_wait(module: str, name: str, seconds: float) -> None:
     """A wait or timeout (s of lab time) within [0, MAX_WAIT_S]: a thread is held that long."""
     _in_range(module, name, seconds, 0.0, MAX_WAIT_S, "s")

@@ -12,7 +12,7 @@ from hardware_interface.jsonrpc import Dispatcher
 from maosic.config import Settings, ensure_core_token
 from maosic.db.crypto import LogCipher
 from maosic.db.session import check_schema, make_engine, session_factory
-from maosic.labs import parse_labs, register_labs
+from maosic.labs import lab_description, parse_labs, register_labs
 from maosic.rpc import make_wsgi_app, method_table
 from maosic.rpc_auth import Authenticator
 from maosic.service import CoreService
@@ -46,7 +46,12 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
     engine = make_engine(settings.resolved_database_url)
     check_schema(engine)
     sessions = session_factory(engine)
-    service = CoreService(sessions)
+    client_args = dict(
+        token=settings.hardware_token,
+        ca_file=settings.hardware_ca_file,
+        client_cert=settings.hardware_client_cert,
+    )
+    service = CoreService(sessions, lambda url: lab_description(url, client_args))
     dispatcher = Dispatcher(method_table(service), on_call=_log_call)
     app = make_wsgi_app(dispatcher, Authenticator(sessions, ensure_core_token(settings)))
     server = make_wsgi_server(
@@ -70,11 +75,6 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
     thread.start()
     workers = []
     if with_worker:
-        client_args = dict(
-            token=settings.hardware_token,
-            ca_file=settings.hardware_ca_file,
-            client_cert=settings.hardware_client_cert,
-        )
         labs = parse_labs(settings.labs, settings.hardware_url)
         cipher = LogCipher.from_file(settings.resolved_log_key_file)
         for name, lab_id in register_labs(sessions, labs, client_args).items():

@@ -39,7 +39,21 @@ def parse_labs(spec: str, default_url: str) -> dict[str, str]:
 
 def describe_lab(url: str, client_args: dict) -> tuple[list[str], list[str]] | None:
     """(module ids, stock reagent names) the daemon reports, or None when it does not answer."""
-    client = HardwareClient(url, retries=0, **client_args)
+    described = lab_description(url, client_args)
+    if described is None:
+        return None
+    return sorted(described.get("modules", {})), sorted(described.get("reagents", {}))
+
+
+DESCRIBE_TIMEOUT_S = 5.0  # a submission waits at most this long (s) for the lab's description
+
+
+def lab_description(
+    url: str, client_args: dict, timeout_s: float = DESCRIBE_TIMEOUT_S
+) -> dict | None:
+    """The daemon's ``system.describe`` (modules, limits, stock), or None when it does not
+    answer within ``timeout_s`` seconds."""
+    client = HardwareClient(url, retries=0, timeout_s=timeout_s, **client_args)
     try:
         described = client.call("system.describe")
     except (HardwareUnreachable, HardwareLost, HardwareError) as exc:
@@ -47,7 +61,7 @@ def describe_lab(url: str, client_args: dict) -> tuple[list[str], list[str]] | N
         return None
     finally:
         client.close()
-    return sorted(described.get("modules", {})), sorted(described.get("reagents", {}))
+    return described if isinstance(described, dict) else None
 
 
 def register_labs(

@@ -6,6 +6,7 @@ them directly too. Every method takes and returns JSON-able values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,15 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.analysis.reward import METRICS
 from maosic.campaign import default_target
-from maosic.db.models import Experiment, ExperimentStatus, Request, RequestStatus, User
+from maosic.db.models import Experiment, ExperimentStatus, Lab, Request, RequestStatus, User
 from maosic.db.repository import get_or_create_reaction
 from maosic.db.session import run_transaction
 from maosic.labs import NoLabFits, route
-from maosic.language.compiler import compile_config
-from maosic.language.config import formula_config, load_config
+from maosic.language.compiler import Program, compile_config
+from maosic.language.config import ReactionConfig, formula_config, load_config
 from maosic.language.errors import LanguageError
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
 from maosic.queue import QueueError, cancel, enqueue, position, waiting
+from maosic.resources import ResourceProblem, check_fit
 from maosic.rpc_auth import INSTALLATION, Caller
 
 MAX_BUDGET = 10_000
@@ -50,8 +52,16 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class CoreService:
-    def __init__(self, sessions: sessionmaker[Session]):
+    """``describe_lab(url)``: the lab's ``system.describe`` (None when it does not answer);
+    with it a request is checked against the lab it is routed to before it is queued."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        describe_lab: Callable[[str], dict[str, Any] | None] | None = None,
+    ):
         self.sessions = sessions
+        self.describe_lab = describe_lab
 
     # -- request.submit -----------------------------------------------------------------------
     def submit(
@@ -101,6 +111,7 @@ class CoreService:
             )
         budget = budget if budget is not None else parsed.max_expts or 0
         _check_int("budget", budget, 1, MAX_BUDGET, "experiments")
+        self._check_lab(program, parsed, budget, reagents)
 
         def write(session: Session) -> dict[str, Any]:
             user = session.get(User, caller.user_id) if caller.user_id is not None else None
@@ -148,6 +159,29 @@ class CoreService:
             if not isinstance(spec, dict) or not _is_number_pair(spec.get("bound")):
                 raise ServiceError("space", f"variable {var!r} needs a 'bound' [lo, hi] of numbers")
         return formula_config(formula, space, name)
+
+    def _check_lab(
+        self, program: Program, parsed: ReactionConfig, budget: int, reagents: set[str]
+    ) -> None:
+        """Refuse now what the lab the request would go to cannot run (modules, stock for the
+        whole budget, limits over the space), rather than fail it after it waited its turn.
+        A lab that does not answer is not held against the request: it is checked at start."""
+        if self.describe_lab is None:
+            return
+        with self.sessions() as session:
+            try:
+                lab_id = route(session, program.modules_used(), reagents)
+            except NoLabFits:
+                return  # the write below says so, with the same message
+            lab = session.get(Lab, lab_id) if lab_id is not None else None
+            url = lab.url if lab is not None else None
+        described = self.describe_lab(url) if url else None
+        if described is None:
+            return
+        try:
+            check_fit(described, program, parsed, budget)
+        except ResourceProblem as exc:
+            raise ServiceError(exc.field, str(exc)) from exc
 
     # -- request.status / cancel / list ------------------------------------------------------
     def status(self, caller: Caller, id: int, experiments: bool = False) -> dict[str, Any]:

@@ -35,20 +35,31 @@ def render_status(status: dict[str, Any]) -> list[str]:
         if info.get("fault"):
             line += f"  FAULT: {info['fault']}"
         lines.append(line)
+    stock = status.get("stock") or {}
+    if stock:
+        lines.append(
+            "stock: "
+            + ", ".join(f"{name} {info['stock_mL']:.2f} mL" for name, info in stock.items())
+        )
     return lines
+
+
+def _status_with_stock(ctx: Context) -> dict[str, Any]:
+    """``system.status`` with the stock bottles' ledger (``reagent.stock``) under "stock"."""
+    return {**ctx.hardware("system.status"), "stock": ctx.hardware("reagent.stock")}
 
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     """``status [--watch] [--interval S] [--count N]``."""
     if not args.watch:
-        status = ctx.hardware("system.status")
+        status = _status_with_stock(ctx)
         ctx.emit(status, render_status(status))
         return EXIT_OK
     clear = not ctx.as_json and ctx.out.isatty()
     shown = 0
     try:
         while args.count is None or shown < args.count:
-            status = ctx.hardware("system.status")
+            status = _status_with_stock(ctx)
             if clear:
                 ctx.out.write(CLEAR_SCREEN)
             stamp = time.strftime("%H:%M:%S")
@@ -263,6 +274,26 @@ def cmd_valve(ctx: Context, args: argparse.Namespace) -> int:
     """``valve ID open|close``."""
     result = ctx.hardware("valve.set", valve=args.valve, open=args.state == "open")
     ctx.emit(result, [f"{args.valve} {'open' if args.state == 'open' else 'closed'}"])
+    return EXIT_OK
+
+
+def cmd_reagent(ctx: Context, args: argparse.Namespace) -> int:
+    """``reagent stock`` or ``reagent refill NAME ML``: the stock bottles' ledger."""
+    if args.action == "stock":
+        stock = ctx.hardware("reagent.stock")
+        lines = [f"  {name:<12} {info['stock_mL']:.3f} mL" for name, info in stock.items()]
+        ctx.emit(stock, lines or ["no stock bottles"])
+        return EXIT_OK
+    if args.name is None or args.volume is None:
+        raise UsageError("reagent refill: give the reagent and the volume poured in, mL")
+    result = ctx.hardware("reagent.refill", reagent=args.name, added_mL=args.volume)
+    ctx.emit(
+        result,
+        [
+            f"{result['reagent']}: {result['added_mL']:g} mL added, "
+            f"stock {result['stock_mL']:.3f} mL"
+        ],
+    )
     return EXIT_OK
 
 

@@ -141,6 +141,12 @@ def _valve(p: argparse.ArgumentParser) -> None:
     p.add_argument("state", choices=("open", "close"))
 
 
+def _reagent(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("stock", "refill"))
+    p.add_argument("name", nargs="?", help="reagent, e.g. Cs-oleate (refill)")
+    p.add_argument("volume", nargs="?", type=positive, help="volume poured in, mL (refill)")
+
+
 def _wait(p: argparse.ArgumentParser) -> None:
     p.add_argument("seconds", type=positive, help="time on the lab's clock, s")
 
@@ -199,6 +205,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "robot": ("move the robot arm", _robot, manual.cmd_robot),
     "measure": ("take an absorbance, CD or PL spectrum", _measure, manual.cmd_measure),
     "valve": ("open or close a valve", _valve, manual.cmd_valve),
+    "reagent": ("stock bottles: show them, or book a refill", _reagent, manual.cmd_reagent),
     "wait": ("wait on the lab's clock", _wait, manual.cmd_wait),
     "stop": ("EMERGENCY STOP: all pumps stop, heater off", _nothing, manual.cmd_stop),
     "reset": ("clear latched faults after a stop", _nothing, manual.cmd_reset),

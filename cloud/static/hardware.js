@@ -33,6 +33,8 @@
       cells(document.createElement("tr"), [id, (d.modules || {})[id] || "", m.state || "", m.fault || ""])));
     $("pumps").tBodies[0].replaceChildren(...(d.pumps || []).map((p) =>
       cells(document.createElement("tr"), [p.pump, p.reagent || "", p.volume_mL !== undefined ? `${Number(p.volume_mL).toFixed(3)} / ${p.capacity_mL}` : "", p.state || p.error || ""])));
+    $("stock").tBodies[0].replaceChildren(...Object.entries(d.reagents || {}).map(([name, r]) =>
+      cells(document.createElement("tr"), [name, Number(r.stock_mL).toFixed(2)])));
   }
 
   async function refresh() {

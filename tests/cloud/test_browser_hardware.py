@@ -56,6 +56,16 @@ def test_operator_drives_the_daemon_and_admin_sees_users(daemon_app):
         page.wait_for_function(
             "() => document.getElementById('pumps').textContent.includes('0.200 / ')"
         )
+        # Stock bottles: shown, and an operator books a refill (20 mL Cs-oleate, 0.2 drawn).
+        page.wait_for_function(
+            "() => document.getElementById('stock').textContent.includes('19.80')"
+        )
+        page.fill("#refill input[name=added_mL]", "5")
+        page.click("#refill button[type=submit]")
+        page.wait_for_function(
+            "() => document.getElementById('stock').textContent.includes('24.80')"
+        )
+        assert "✓ reagent.refill" in page.inner_text("#command-log")
         # The daemon's own limits still apply: an absurd setpoint is refused and shown.
         page.fill("form[data-method='heater.set'] input[name=setpoint_C]", "900")
         page.click("form[data-method='heater.set'] button[type=submit]")

@@ -47,6 +47,7 @@ BASELINE: dict[str, dict[str, Any]] = {
     "peristaltic.set": {"rpm": 10},
     "stepper.move": {"steps": 100, "speed_steps_s": 200},
     "system.wait": {"seconds": 1},
+    "reagent.refill": {"reagent": "ODE", "added_mL": 1.0},
 }
 
 LONG = "x" * 100_000
