@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.cache import LruCache
-from cloud.ratelimit import FailureWindow
 from cloud.rpc_client import RpcCaller, RpcClient
 from maosic.db.crypto import LogCipher, LogKeyError
 from maosic.db.session import make_engine, session_factory
+from maosic.ratelimit import FailureWindow
 
 EXTENSION = "maosic_web"
 # A spectrum payload is ~10 kB: 512 of them (the latest spectra of every watched run and the

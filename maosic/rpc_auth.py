@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.db.models import Role, User, utcnow
 from maosic.db.passwords import hash_password, verify_password
+from maosic.ratelimit import FailureWindow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ MAX_USERNAME = 64  # users.username is VARCHAR(64)
 MAX_PASSWORD = 1024  # scrypt of a longer one is only a way to burn the core's CPU
 LOGIN_MAX_FAILURES = 5  # as the web site: failed passwords before the account is locked
 LOGIN_LOCK_S = 900.0  # how long a locked account stays locked (s)
+ADDRESS_MAX_FAILURES = 30  # as the web site: failed passwords one address may send ...
+ADDRESS_WINDOW_S = 900.0  # ... within this window (s), before its Basic calls are refused
 STAFF_ROLES = (Role.OPERATOR, Role.ADMIN)
 
 # Verified against when the username does not exist, so timing does not reveal accounts.
@@ -78,6 +81,9 @@ class Authenticator:
             raise ValueError("the core's installation token must have at least 16 characters")
         self._sessions = sessions
         self._token = installation_token.encode()
+        # Each wrong password costs the core a scrypt hash (~0.1 s): one address may not make
+        # it hash for ever under ever new usernames.
+        self._failures = FailureWindow(ADDRESS_MAX_FAILURES, ADDRESS_WINDOW_S)
 
     def caller(self, environ: dict[str, Any]) -> Caller:
         header = environ.get("HTTP_AUTHORIZATION", "")
@@ -89,8 +95,15 @@ class Authenticator:
             acting = environ.get(USER_HEADER, "").strip()
             return self._acting_user(acting) if acting else INSTALLATION
         if scheme == "basic":
+            address = str(environ.get("REMOTE_ADDR", "?"))
+            if self._failures.blocked(address):
+                raise AuthFailure("too many failed logins from your address: try again later")
             username, password = _basic_credentials(value)
-            return self._password_user(username, password)
+            try:
+                return self._password_user(username, password)
+            except AuthFailure:
+                self._failures.record(address)
+                raise
         raise AuthFailure(
             "authentication required: send 'Authorization: Basic <user:password>' (your account) "
             "or 'Authorization: Bearer <token>' (this installation's token, instance/core.token)"

@@ -198,7 +198,7 @@ def test_address_rate_limit(app, client):
 
 
 def test_failure_window_expires():
-    from cloud.ratelimit import FailureWindow
+    from maosic.ratelimit import FailureWindow
 
     window = FailureWindow(max_failures=2, window_s=10)
     window.record("ip", now=0.0)

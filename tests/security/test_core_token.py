@@ -165,3 +165,17 @@ def test_the_web_site_gets_the_token_and_acts_for_its_user(core, sessions, tmp_p
     assert core.settings.core_token not in page and "No such file" not in page
     assert _count(sessions) == 1
     app.extensions["maosic_web"].engine.dispose()
+
+
+def test_one_address_may_not_guess_passwords_for_ever(core):
+    # Each guess under a new name costs the core a password hash; after 30 from one address
+    # within 15 minutes it stops hashing for that address, right password or not.
+    for n in range(30):
+        assert (
+            _call(core.url, "queue.list", {}, _basic(f"guess{n}", "pw-pw-pw-pw")).status_code == 401
+        )
+    reply = _call(core.url, "queue.list", {}, _basic("demo", "demo-password"))
+    assert reply.status_code == 401 and "too many failed logins" in reply.json()["error"]["message"]
+    # the installation's own token is not a password guess: it still works
+    own = {"Authorization": f"Bearer {core.settings.core_token}"}
+    assert _call(core.url, "queue.list", {}, own).json()["result"] == []

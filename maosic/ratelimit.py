@@ -1,7 +1,9 @@
-"""Failed-login counting per client address, in memory (one web process serves the lab).
+"""Failed-login counting per client address, in memory (the web site's login form and the
+core's Basic authentication each keep one).
 
 The per-account lock-out (``users.locked_until``) stops guessing one password; this stops one
-address from trying many accounts. Memory is bounded: old entries expire with the window.
+address from trying many accounts, each costing a password hash. Memory is bounded: old entries
+expire with the window.
 """
 
 from __future__ import annotations
