@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware_interface.errors import FAULT, OFFLINE, REAGENT
 from maosic.http_link import (
     AnswerLost,
     AnswerTimeout,
@@ -38,14 +39,11 @@ from maosic.http_link import (
 
 log = logging.getLogger(__name__)
 
-# Application error codes the daemon documents (docs/daemon_api.md).
-LIMIT_EXCEEDED = -32001
-MODULE_BUSY = -32002
-MODULE_OFFLINE = -32003
-MODULE_FAULT = -32004
-UNKNOWN_MODULE = -32005
-INSUFFICIENT_REAGENT = -32006
-NOT_READY = -32007
+# The daemon's application error codes (defined once, in hardware_interface.errors) under the
+# names the core's code uses.
+MODULE_OFFLINE = OFFLINE
+MODULE_FAULT = FAULT
+INSUFFICIENT_REAGENT = REAGENT
 PING_TIMEOUT_S = 10.0  # longest wait for the answer to a ping (s)
 NOT_AUTHORISED = -32010  # not a daemon code: the HTTP layer refused us (401/403)
 

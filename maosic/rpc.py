@@ -20,17 +20,15 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from hardware_interface.jsonrpc import Dispatcher, RpcError
+from hardware_interface.jsonrpc import INVALID_PARAMS, Dispatcher, RpcError
 from maosic.analysis.reward import METRICS
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
 from maosic.rpc_auth import Authenticator, AuthFailure, Caller
+from maosic.rpc_codes import NOT_FOUND, UNAUTHENTICATED
 from maosic.service import CoreService, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 
-INVALID_PARAMS = -32602
-UNAUTHENTICATED = -32030
-NOT_FOUND = -32040
 # The authenticated caller of the call being dispatched (set per HTTP request, same thread).
 _CALLER: ContextVar[Caller] = ContextVar("maosic_rpc_caller")
 MAX_BODY = 4 * 1024 * 1024  # a configuration is a few kB; refuse anything absurd

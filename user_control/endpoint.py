@@ -12,31 +12,34 @@ from typing import Any
 
 import requests
 
+from hardware_interface.errors import ERROR_CODES
+from hardware_interface.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+)
 from maosic.hardware import (
+    NOT_AUTHORISED,
     HardwareClient,
     HardwareError,
     HardwareLost,
     HardwareUnreachable,
     LinkConfigError,
 )
+from maosic.rpc_codes import CORE_ERROR_CODES
 from user_control.errors import Refused, Unreachable, UsageError
 
-# What the JSON-RPC error codes of the daemon (contract A) and the core (contract C) mean.
+# What the JSON-RPC error codes mean: the standard ones, the daemon's (contract A) and the
+# core's (contract C), each taken from where it is defined.
 ERROR_NAMES: dict[int, str] = {
-    -32700: "parse error",
-    -32600: "invalid request",
-    -32601: "unknown method",
-    -32602: "invalid parameters",
-    -32603: "internal error",
-    -32001: "limit exceeded",
-    -32002: "module busy",
-    -32003: "module offline",
-    -32004: "module in fault (safety stop)",
-    -32005: "unknown module",
-    -32006: "insufficient reagent",
-    -32007: "not ready",
-    -32010: "not authorised",
-    -32040: "no such request",
+    PARSE_ERROR: "parse error",
+    INVALID_REQUEST: "invalid request",
+    METHOD_NOT_FOUND: "unknown method",
+    INTERNAL_ERROR: "internal error",
+    **ERROR_CODES,
+    **CORE_ERROR_CODES,
+    NOT_AUTHORISED: "not authorised",
 }
 
 LABELS: dict[str, str] = {"hardware": "hardware daemon", "core": "core"}
