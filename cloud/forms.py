@@ -28,9 +28,9 @@ from wtforms.validators import (
 
 from maosic.db.models import Role
 from maosic.db.passwords import MIN_PASSWORD_LENGTH
+from maosic.service import MAX_BUDGET, MAX_SEED  # the core's own bounds, checked here first
 
 BOUND_MAX = 1e9  # no reaction variable (°C, mmol/mL, mL/min, s) comes near this
-SEED_MAX = 2**31 - 1  # requests.seed is a 32-bit column
 USERNAME_RULE = Regexp(
     r"^[A-Za-z0-9_.-]+$", message="use letters, digits, dot, dash or underscore only"
 )
@@ -93,11 +93,11 @@ class RequestForm(FlaskForm):
     space = FieldList(FormField(SpaceRow), min_entries=4, max_entries=8)
     metric = SelectField("Target", validate_choice=False)
     budget = IntegerField(
-        "Budget (experiments)", validators=[InputRequired(), NumberRange(min=1, max=10_000)]
+        "Budget (experiments)", validators=[InputRequired(), NumberRange(min=1, max=MAX_BUDGET)]
     )
     optimizer = SelectField("Optimizer", validate_choice=False)
     seed = IntegerField(
-        "Random seed", default=0, validators=[Optional(), NumberRange(min=0, max=SEED_MAX)]
+        "Random seed", default=0, validators=[Optional(), NumberRange(min=0, max=MAX_SEED)]
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.db.models import Role, User, utcnow
-from maosic.db.passwords import hash_password, verify_password
+from maosic.db.passwords import verify_password
 from maosic.ratelimit import FailureWindow
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,6 @@ LOGIN_LOCK_S = 900.0  # how long a locked account stays locked (s)
 ADDRESS_MAX_FAILURES = 30  # as the web site: failed passwords one address may send ...
 ADDRESS_WINDOW_S = 900.0  # ... within this window (s), before its Basic calls are refused
 STAFF_ROLES = (Role.OPERATOR, Role.ADMIN)
-
-# Verified against when the username does not exist, so timing does not reveal accounts.
-_DUMMY_HASH = hash_password("not-a-real-password-at-all")
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ class Authenticator:
             now = utcnow()
             if user is not None and user.locked_until and user.locked_until > now:
                 raise refused
-            ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+            ok = verify_password(user.password_hash if user else None, password)
             if user is None:
                 raise refused
             if not ok:

@@ -36,13 +36,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from maosic.config import CORE_TOKEN_FILE, PROJECT_ROOT
 from user_control.errors import UsageError
 
 ENV_PREFIX = "MAOSIC_"
 CONFIG_ENV = "MAOSIC_CLIENT_CONFIG"
-REPO = Path(__file__).resolve().parent.parent
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # the web site's rule for account names
-CORE_TOKEN_FILE = "core.token"  # written by the core into its instance folder (maosic.config)
 
 
 @dataclass
@@ -213,7 +212,7 @@ def _is_loopback(url: str) -> bool:
 def _installation_token(env: Mapping[str, str]) -> str:
     """The core's installation token of this machine, if this account may read it, else ''.
     Only ever sent to a loopback core: it must not leave the machine it guards."""
-    folder = Path(env.get(ENV_PREFIX + "INSTANCE_PATH") or REPO / "instance")
+    folder = Path(env.get(ENV_PREFIX + "INSTANCE_PATH") or PROJECT_ROOT / "instance")
     try:
         return (folder / CORE_TOKEN_FILE).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
