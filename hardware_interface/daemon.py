@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from hardware_interface import safety
@@ -49,8 +50,10 @@ from hardware_interface.handlers.robot import RobotMethods
 from hardware_interface.handlers.spectrometers import SpectrometerMethods
 from hardware_interface.handlers.system import SystemMethods
 from hardware_interface.handlers.valves import ValveMethods
+from hardware_interface.journal import Journal
 from hardware_interface.jsonrpc import RpcError
 from hardware_interface.labconfig import DeviceConfig, LabConfig
+from hardware_interface.lease import LeaseBook, LeaseMethods
 from hardware_interface.transports import TransportError
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ class LabDaemon:
     drivers: optional pre-built drivers by device id (test doubles); the others are built from
     the configuration. A device whose line is lost is reopened from its configuration.
     clock: the lab's clock (WallClock, or the SimLab's clock in simulation).
+    journal_path: the daemon's journal file on the lab PC (hardware_interface.journal); None
+    keeps it in memory (tests, throwaway simulations).
     """
 
     def __init__(
@@ -95,8 +100,11 @@ class LabDaemon:
         clock: Clock,
         drivers: dict[str, Any] | None = None,
         poll_s: float = POLL_S,
+        journal_path: Path | None = None,
     ) -> None:
         self.config = config
+        self.journal = Journal(journal_path)
+        self.lease = LeaseBook(self.journal, recover=self.recover_if_needed)
         self.clock = clock
         self.poll_s = poll_s
         self.limits = config.safety
@@ -309,6 +317,11 @@ class LabDaemon:
             return {"state": "offline", "fault": lost}
         return {"state": "busy" if busy else "ok", "fault": None}
 
+    # -- recovery ----------------------------------------------------------------------------
+    def recover_if_needed(self, holder: str) -> list[str]:
+        """Bring a lab that is not idle to its idle state before `holder` drives it."""
+        return []
+
     # -- the method table --------------------------------------------------------------------
     def methods(self) -> dict[str, Callable[..., Any]]:
         """The explicit JSON-RPC method table (wire name -> handler)."""
@@ -320,7 +333,12 @@ class LabDaemon:
         valves = ValveMethods(self)
         auxiliary = AuxiliaryMethods(self)
         reagents = ReagentMethods(self)
+        lease = LeaseMethods(self.lease)
         return {
+            "lease.acquire": lease.lease_acquire,
+            "lease.renew": lease.lease_renew,
+            "lease.release": lease.lease_release,
+            "lease.status": lease.lease_status,
             "system.describe": system.system_describe,
             "system.status": system.system_status,
             "system.stop": system.system_stop,

@@ -9,6 +9,8 @@ Every application error carries `data` = {"module": <id>, ...} naming the module
     -32005 UNKNOWN_MODULE   no module of that id (or no such valve/reagent in this lab)
     -32006 REAGENT          empty syringe, over-fill, empty stock bottle, wrong reagent
     -32007 NOT_READY        a precondition is not met (heater not stable before reagents flow)
+    -32008 LEASE_HELD       another holder has the lab's lease (data names it and when it ends)
+    -32009 LEASE_LOST       the caller's lease epoch is not the current one: it was taken over
     -32000 DEVICE_ERROR     any other refusal reported by a device
 """
 
@@ -26,6 +28,8 @@ FAULT = -32004
 UNKNOWN_MODULE = -32005
 REAGENT = -32006
 NOT_READY = -32007
+LEASE_HELD = -32008
+LEASE_LOST = -32009
 
 ERROR_CODES: dict[int, str] = {
     DEVICE_ERROR: "device error",
@@ -36,6 +40,8 @@ ERROR_CODES: dict[int, str] = {
     UNKNOWN_MODULE: "unknown module",
     REAGENT: "reagent error",
     NOT_READY: "not ready",
+    LEASE_HELD: "lab leased to another holder",
+    LEASE_LOST: "lease lost",
 }
 
 

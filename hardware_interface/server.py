@@ -57,6 +57,7 @@ from hardware_interface.auth import (
 from hardware_interface.daemon import LabDaemon, WallClock
 from hardware_interface.jsonrpc import Dispatcher
 from hardware_interface.labconfig import ConfigError, LabConfig, load_config, sim_config
+from hardware_interface.lease import CALLER_EPOCH, LEASE_HEADER, parse_epoch
 
 log = logging.getLogger("hardware_interface.rpc")
 
@@ -201,12 +202,19 @@ class _RpcHandler(BaseHTTPRequestHandler):
             self._send(413, b'{"error": "request body too large"}')
             return
         body = self.rfile.read(length)
+        epoch = parse_epoch(self.headers.get(LEASE_HEADER))
+        if isinstance(epoch, str):
+            self.close_connection = True
+            self._send(400, json.dumps({"error": epoch}).encode())
+            return
         if not self.server.set_busy(True):
             self.close_connection = True  # closed to make room before the call began: not run
             return
+        token = CALLER_EPOCH.set(epoch)
         try:
             reply = self.server.dispatcher.handle(body)
         finally:
+            CALLER_EPOCH.reset(token)
             self.server.set_busy(False)
         if reply is None:
             self._send(204, b"")
@@ -523,7 +531,7 @@ def start_daemon(
             raise ConfigError("a real lab needs --config LAB.json (or use --sim)")
         config: LabConfig = load_config(config_path)
         daemon = LabDaemon(config, WallClock())
-    dispatcher = Dispatcher(daemon.methods(), on_call=_log_call)
+    dispatcher = Dispatcher(daemon.lease.guard(daemon.methods()), on_call=_log_call)
     server = _RpcServer(
         (host, port),
         dispatcher,

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -158,6 +159,13 @@ class Request(Base):
     worker: Mapped[str | None] = mapped_column(String(128))
     current_step: Mapped[str | None] = mapped_column(String(255))
     n_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Experiments lost to the lab (a refused command, a lost lease, a recovery): redone with the
+    # same parameters, not counted against the budget and not told to the optimizer.
+    n_lab_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The fence: the lab (its daemon's lab_uid) and lease epoch under which the request was
+    # claimed. A worker writes only while both are still the request's (maosic.fencing).
+    lease_lab: Mapped[str | None] = mapped_column(String(64))
+    lease_epoch: Mapped[int | None] = mapped_column(BigInteger)
     best_reward: Mapped[float | None] = mapped_column(Float)
     best_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     optimizer_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -190,6 +198,9 @@ class Experiment(Base):
     loss: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     lab_time_s: Mapped[float | None] = mapped_column(Float)  # time the hardware took (lab clock)
+    # Why a failed or aborted experiment failed: "chemistry" (counted, told to the optimizer),
+    # "lab" (redone) or "cut off" (the core stopped mid-experiment; redone).
+    failure_kind: Mapped[str | None] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -265,6 +276,9 @@ class HardwareCommand(Base):
     result_enc: Mapped[bytes | None] = mapped_column(LargeBinary(2**24))  # spectra can be large
     sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     duration_ms: Mapped[float | None] = mapped_column(Float)
+    # Who sent it: a campaign's worker, or "operator:NAME" for a manual session (no request).
+    actor: Mapped[str | None] = mapped_column(String(128), index=True)
+    lease_epoch: Mapped[int | None] = mapped_column(BigInteger)  # the lease it was sent under
 
 
 class Counter(Base):
