@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hardware_interface.errors import FAULT, OFFLINE, REAGENT
+from hardware_interface.errors import FAULT, LEASE_HELD, LEASE_LOST, OFFLINE, REAGENT
+from hardware_interface.lease import LEASE_HEADER
 from maosic.http_link import (
     AnswerLost,
     AnswerTimeout,
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 MODULE_OFFLINE = OFFLINE
 MODULE_FAULT = FAULT
 INSUFFICIENT_REAGENT = REAGENT
+LAB_LEASED = LEASE_HELD  # another holder drives the lab
+LEASE_TAKEN = LEASE_LOST  # our lease epoch was superseded: we must stop driving
 PING_TIMEOUT_S = 10.0  # longest wait for the answer to a ping (s)
 NOT_AUTHORISED = -32010  # not a daemon code: the HTTP layer refused us (401/403)
 
@@ -156,6 +159,9 @@ class HardwareClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self.on_call = on_call
+        # The lab lease's epoch (hardware_interface.lease), sent with every call while set: the
+        # daemon refuses moving calls whose epoch is no longer current.
+        self.lease_epoch: int | None = None
         self._ids = itertools.count(1)
         self.round_trips = 0  # HTTP requests sent (a batch is one), for the overhead breakdown
         sent = {"Content-Type": "application/json"}
@@ -272,6 +278,9 @@ class HardwareClient:
             return False
         return reply.status == 200 and isinstance(answer, dict) and "result" in answer
 
+    def _lease_header(self) -> dict[str, str] | None:
+        return None if self.lease_epoch is None else {LEASE_HEADER: str(self.lease_epoch)}
+
     def _record(self, record: CallRecord, started: float) -> None:
         record.duration_ms = (time.perf_counter() - started) * 1000
         if self.on_call is not None:
@@ -295,7 +304,7 @@ class HardwareClient:
         for attempt in range(self.retries + 1):
             self.round_trips += 1
             try:
-                reply = self._link.post(body)
+                reply = self._link.post(body, self._lease_header())
             except NotDelivered as exc:
                 if attempt == self.retries:
                     raise HardwareUnreachable(

@@ -145,10 +145,17 @@ class HttpLink:
             finally:
                 self._sock = None
 
-    def post(self, body: bytes) -> Reply:
-        """Send ``body`` as a JSON POST and return the answer; raises this module's errors."""
+    def post(self, body: bytes, headers: dict[str, str] | None = None) -> Reply:
+        """Send ``body`` as a JSON POST and return the answer; raises this module's errors.
+
+        ``headers``: sent with this request only (the lease epoch, which changes)."""
         sock = self._connected()
-        request = self._head + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        extra = "".join(f"\r\n{name}: {value}" for name, value in (headers or {}).items())
+        request = (
+            self._head
+            + f"{extra}\r\nContent-Length: {len(body)}\r\n\r\n".encode("latin-1")
+            + body
+        )
         try:
             sock.settimeout(self.timeout_s)
             sock.sendall(request)
