@@ -180,7 +180,17 @@ class LeaseBook:
         recovered: list[str] = []
         if self._recover is not None:
             with self.motion:  # after the former holder's call in flight, if any
-                recovered = self._recover(holder)
+                try:
+                    recovered = self._recover(holder)
+                except Exception:
+                    # The lab could not be made idle (a module in fault): nobody may drive it
+                    # as it is. The raised epoch stays (the former holder remains fenced) but
+                    # the lab is free again, for an operator to clear the fault.
+                    with self._lock:
+                        if self._epoch == epoch:
+                            self._holder, self._expires_at = None, 0.0
+                            self._save()
+                    raise
         with self._lock:
             if self._epoch == epoch:  # recovery may have been long: the lease starts now
                 self._expires_at = max(self._expires_at, self._clock() + ttl_s)

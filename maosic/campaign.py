@@ -40,7 +40,10 @@ from maosic.db.models import (
     utcnow,
 )
 from maosic.db.session import run_transaction, transaction
+from maosic.fencing import ClaimLost, Fence
 from maosic.hardware import (
+    LAB_LEASED,
+    LEASE_TAKEN,
     MODULE_FAULT,
     MODULE_OFFLINE,
     CallRecord,
@@ -74,6 +77,12 @@ SPECTRUM_UNITS: dict[str, tuple[str, str]] = {
 # Feature name suffix -> unit, so the features table says what each number is.
 FEATURE_UNITS: dict[str, str] = {"_nm": "nm", "_mdeg": "mdeg", "_pct": "%", "_od": "OD"}
 DB_RETRIES = 8  # about two minutes of backoff: long enough for a database restart
+# Experiments the lab refuses in a row (same point, each redone) before the request pauses: a
+# pause releases the lease, and taking it again recovers the lab if it is not idle.
+LAB_FAILURES_IN_A_ROW = 3
+# Lab failures a request may suffer in all before it fails (budget / 10 more for long ones):
+# a lab that refuses everything must not burn reagent for ever.
+LAB_FAILURES_MAX = 10
 # The per-experiment writes go to the tables, not through the ORM's unit of work: the rows are
 # new or updated by key, nothing is read back, and the ORM's bookkeeping cost more than the SQL.
 EXPERIMENTS = Experiment.__table__
@@ -86,6 +95,16 @@ REQUESTS = Request.__table__
 
 class CampaignPaused(RuntimeError):
     """The lab cannot go on now (daemon gone, module in fault); the request waits for it."""
+
+
+class LabFailure(RuntimeError):
+    """The lab lost the experiment (it refused a command): redone with the same parameters,
+    not counted against the budget and not told to the optimizer."""
+
+
+class LabTaken(RuntimeError):
+    """Our lease on the lab was superseded (an operator took the lab, or another core after
+    our lease expired): stop driving at once; pause the request if it is still ours."""
 
 
 class CampaignLinkFailed(RuntimeError):
@@ -116,6 +135,11 @@ class CampaignContext:
     should_stop: Callable[[], bool] = field(default=lambda: False)
     # Called with each stored experiment's phase timings (the campaign benchmark prints them).
     on_timing: Callable[[ExperimentTiming], None] | None = None
+    # The claim this campaign runs under: every write checks it (maosic.fencing). None runs
+    # unfenced (one process, no lease: the terminal campaign and tests).
+    fence: Fence | None = None
+    # What the daemon did to recover the lab when this run's lease was taken (audit-logged).
+    recovered: list[str] = field(default_factory=list)
 
 
 DEFAULT_METRIC = "max_abs_cd_at_exciton"  # the paper's: -|CD| at the first exciton peak is the loss
@@ -140,10 +164,15 @@ class Campaign:
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Outcome:
         """Run (or resume) the request until it is done, failed, cancelled or paused."""
-        beat = _Heartbeat(self.ctx.sessions, self.request_id, self.ctx.heartbeat_s)
+        beat = _Heartbeat(self.ctx.sessions, self.request_id, self.ctx.heartbeat_s, self.ctx.fence)
         beat.start()
         try:
             return self._run()
+        except ClaimLost as exc:
+            # Another worker runs this request now: everything this one had not written is
+            # dropped (the transaction that found out was rolled back), and it writes nothing.
+            log.warning("request %s: %s", self.request_id, exc)
+            return Outcome(RequestStatus.RUNNING, str(exc))
         finally:
             beat.stop()
             self._client.close()
@@ -168,6 +197,8 @@ class Campaign:
         patience = target.get("patience")
         ran = 0
         watch = self._watch
+        redo: dict[str, float] | None = None  # a point the lab lost, to be run again
+        in_a_row = 0
         while True:
             watch.restart()
             round_trips = self._client.round_trips
@@ -179,17 +210,40 @@ class Campaign:
             if self.ctx.should_stop():
                 return self._pause("the core is shutting down; the request resumes at restart", ran)
             with watch.phase("ask"):
-                point = optimizer.ask(1)[0]
+                point = redo if redo is not None else optimizer.ask(1)[0]
             with watch.phase("begin"):
                 number, experiment_id = self._begin_experiment(point)
             try:
                 result = self._execute(program, point, target)
             except CampaignPaused as exc:
-                self._abort_experiment(experiment_id, str(exc))
+                self._abort_experiment(experiment_id, str(exc), lab_failure=True)
                 return self._pause(str(exc), ran)
+            except LabTaken as exc:
+                self._abort_experiment(experiment_id, str(exc), lab_failure=True)
+                return self._pause(str(exc), ran)
+            except LabFailure as exc:
+                # Not the chemistry's fault: the same point is run again, uncounted.
+                in_a_row += 1
+                total = self._abort_experiment(experiment_id, str(exc), lab_failure=True)
+                redo = point
+                if total >= LAB_FAILURES_MAX + budget // 10:
+                    return self._finish(
+                        RequestStatus.FAILED,
+                        f"the lab lost {total} experiments (last: {exc}); an operator should "
+                        "check it before this request is submitted again",
+                        ran,
+                    )
+                if in_a_row >= LAB_FAILURES_IN_A_ROW:
+                    return self._pause(
+                        f"the lab refused {in_a_row} experiments in a row (last: {exc}); "
+                        "it is recovered and retried",
+                        ran,
+                    )
+                continue
             except CampaignLinkFailed as exc:
                 self._abort_experiment(experiment_id, str(exc))  # aborted: not counted
                 return self._fail_link(str(exc), ran)
+            redo, in_a_row = None, 0
             self._store(number, experiment_id, point, result, optimizer)
             ran += 1
             if self.ctx.on_timing is not None:
@@ -205,6 +259,10 @@ class Campaign:
 
     def _prepare(self) -> tuple[ReactionConfig, Program, dict[str, Any], int, Optimizer]:
         with self._tx() as session:
+            if self.ctx.fence is not None:
+                self.ctx.fence.hold(session)
+            if self.ctx.recovered:
+                session.execute(insert(HARDWARE_COMMANDS), [self._recovery_audit()])
             request = session.get(Request, self.request_id)
             assert request is not None, f"request {self.request_id} vanished"
             config = load_config(request.reaction.config)
@@ -220,6 +278,7 @@ class Campaign:
                 .values(
                     status=ExperimentStatus.ABORTED,
                     error="cut off (core restarted)",
+                    failure_kind="cut off",
                     finished_at=utcnow(),
                 )
             )
@@ -240,8 +299,8 @@ class Campaign:
                 log.info(
                     "request %s: preloaded %d earlier experiments", self.request_id, len(points)
                 )
-            with self._tx() as session:
-                session.get(Request, self.request_id).optimizer_state = optimizer.state()
+            state = optimizer.state()
+            self._with_retries(lambda session: self._update_request(session, optimizer_state=state))
         return config, program, target, budget, optimizer
 
     def _history(self, reaction_id: int) -> tuple[list[dict[str, float]], list[float | None]]:
@@ -375,7 +434,13 @@ class Campaign:
         except HardwareError as exc:
             if exc.code in (MODULE_FAULT, MODULE_OFFLINE):
                 raise CampaignPaused(f"the lab reports a fault: {exc}") from exc
-            return {"error": f"the lab refused a command: {exc}", "spectra": spectra}
+            if exc.code in (LEASE_TAKEN, LAB_LEASED):
+                holder = exc.data.get("holder") if isinstance(exc.data, dict) else None
+                raise LabTaken(
+                    f"the lab was taken over by {holder or 'another holder'}; the request "
+                    "resumes when the lab is free again"
+                ) from exc
+            raise LabFailure(f"the lab refused a command: {exc}") from exc
         except LanguageError as exc:
             return {
                 "error": f"cannot compile the experiment for {_fmt(point)}: {exc}",
@@ -414,7 +479,9 @@ class Campaign:
         # collections and loading the request its optimizer state, which grows every experiment.
         values: dict[str, Any] = {"finished_at": utcnow(), "lab_time_s": result.get("lab_time_s")}
         if reward is None:
-            values.update(status=ExperimentStatus.FAILED, error=result.get("error"))
+            values.update(
+                status=ExperimentStatus.FAILED, error=result.get("error"), failure_kind="chemistry"
+            )
         else:
             values.update(
                 status=ExperimentStatus.DONE,
@@ -477,23 +544,42 @@ class Campaign:
         with self._watch.phase("store"):
             self._with_retries(write)
 
-    def _abort_experiment(self, experiment_id: int, reason: str) -> None:
+    def _abort_experiment(self, experiment_id: int, reason: str, lab_failure: bool = False) -> int:
+        """Mark the experiment aborted (not counted); with ``lab_failure`` it is counted among
+        the request's lab failures, whose new total is returned."""
         audit = [self._audit_values(record, experiment_id) for record in self._calls]
 
-        def write(session: Session) -> None:
+        def write(session: Session) -> int:
             session.execute(
                 update(EXPERIMENTS)
                 .where(EXPERIMENTS.c.id == experiment_id)
-                .values(status=ExperimentStatus.ABORTED, error=reason, finished_at=utcnow())
+                .values(
+                    status=ExperimentStatus.ABORTED,
+                    error=reason,
+                    failure_kind="lab" if lab_failure else None,
+                    finished_at=utcnow(),
+                )
             )
             if audit:
                 session.execute(insert(HARDWARE_COMMANDS), audit)
+            if not lab_failure:
+                return 0
+            self._update_request(
+                session, n_lab_failures=func.coalesce(REQUESTS.c.n_lab_failures, 0) + 1
+            )
+            return int(
+                session.scalar(
+                    select(REQUESTS.c.n_lab_failures).where(REQUESTS.c.id == self.request_id)
+                )
+                or 0
+            )
 
-        self._with_retries(write)
+        return self._with_retries(write)
 
     # -- request state ------------------------------------------------------------------------
     def _finish(self, status: RequestStatus, reason: str, ran: int = 0) -> Outcome:
         def write(session: Session) -> None:
+            self._hold(session)
             request = session.get(Request, self.request_id)
             request.status = status
             request.finished_at = utcnow()
@@ -514,6 +600,7 @@ class Campaign:
 
     def _pause(self, reason: str, ran: int = 0) -> Outcome:
         def write(session: Session) -> None:
+            self._hold(session)
             request = session.get(Request, self.request_id)
             request.status = RequestStatus.PAUSED
             request.failure_reason = reason
@@ -532,8 +619,8 @@ class Campaign:
         try:
             with self._tx() as session:
                 session.execute(
-                    update(Request)
-                    .where(Request.id == self.request_id)
+                    update(REQUESTS)
+                    .where(self._mine())
                     .values(current_step=text[:255], heartbeat_at=utcnow())
                 )
         except OperationalError as exc:  # progress text is best effort; the result is not
@@ -552,7 +639,28 @@ class Campaign:
             "result_enc": self.ctx.cipher.encrypt_json(result),
             "sent_at": datetime.fromtimestamp(record.sent_at, UTC).replace(tzinfo=None),
             "duration_ms": record.duration_ms,
+            "actor": self.ctx.worker[:128],
+            "lease_epoch": self.ctx.fence.epoch if self.ctx.fence is not None else None,
         }
+
+    def _recovery_audit(self) -> dict[str, Any]:
+        """The audit row of the lease taken for this run, whose recovery moved the lab."""
+        record = CallRecord(
+            method="lease.acquire",
+            params={"holder": self.ctx.worker},
+            result={"recovered": self.ctx.recovered},
+        )
+        return self._audit_values(record, None)
+
+    def _mine(self):
+        """SQL condition: the request row, and (when fenced) still under this run's claim."""
+        if self.ctx.fence is None:
+            return REQUESTS.c.id == self.request_id
+        return self.ctx.fence.matches()
+
+    def _hold(self, session: Session) -> None:
+        if self.ctx.fence is not None:
+            self.ctx.fence.hold(session)
 
     def _update_request(self, session: Session, **values: Any) -> None:
         session.execute(update(REQUESTS).where(REQUESTS.c.id == self.request_id).values(**values))
@@ -561,17 +669,30 @@ class Campaign:
         return transaction(self.ctx.sessions)
 
     def _with_retries(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one transaction; retried through deadlocks and database restarts."""
+        """Run ``work`` in one transaction, under this run's claim (ClaimLost once another
+        worker holds the request); retried through deadlocks and database restarts."""
+
+        def fenced(session: Session) -> T:
+            self._hold(session)
+            return work(session)
+
         return run_transaction(
-            self.ctx.sessions, work, attempts=DB_RETRIES, base_delay_s=0.5, retry_disconnects=True
+            self.ctx.sessions, fenced, attempts=DB_RETRIES, base_delay_s=0.5, retry_disconnects=True
         )
 
 
 class _Heartbeat:
     """Writes the request's heartbeat while a long hardware call blocks the campaign thread."""
 
-    def __init__(self, sessions: sessionmaker[Session], request_id: int, period_s: float):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        request_id: int,
+        period_s: float,
+        fence: Fence | None = None,
+    ):
         self.sessions, self.request_id, self.period_s = sessions, request_id, period_s
+        self.fence = fence
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name=f"heartbeat-{request_id}", daemon=True
@@ -588,11 +709,14 @@ class _Heartbeat:
         while not self._stop.wait(self.period_s):
             try:
                 with transaction(self.sessions) as session:
+                    mine = (
+                        REQUESTS.c.id == self.request_id
+                        if self.fence is None
+                        else self.fence.matches()
+                    )
                     session.execute(
-                        update(Request)
-                        .where(
-                            Request.id == self.request_id, Request.status == RequestStatus.RUNNING
-                        )
+                        update(REQUESTS)
+                        .where(mine, REQUESTS.c.status == RequestStatus.RUNNING)
                         .values(heartbeat_at=utcnow())
                     )
             except OperationalError as exc:  # the database restarts; the next beat will do

@@ -54,6 +54,9 @@ class Settings:
     heartbeat_s: float = 10.0  # a running campaign writes a heartbeat this often
     paused_retry_s: float = 5.0  # a paused request (lab down) is tried again this often
     stale_after_s: float = 60.0  # no heartbeat for this long: the worker died, take over
+    # The lab lease a worker holds while it runs a request (renewed every third of it): another
+    # core takes a lab over this long after its holder stopped renewing (froze, died).
+    lease_ttl_s: float = 30.0
     rpc_timeout_s: float = 600.0  # longest single hardware call (heater settling, long pumps)
     rpc_retries: int = 4  # retries with backoff before a request is paused
     # The demo accounts (demo, operator, admin with the passwords in README.md) are created once

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from dataclasses import dataclass
 
@@ -17,6 +15,7 @@ from maosic.rpc import make_wsgi_app, method_table
 from maosic.rpc_auth import Authenticator
 from maosic.service import CoreService
 from maosic.worker import Worker
+from maosic.worker_identity import stable_worker_name
 from maosic.wsgi_server import make_wsgi_server
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,8 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
                 sessions,
                 labs[name],
                 cipher,
-                name=f"{name}@{socket.gethostname()}:{os.getpid()}",
+                # Stable across restarts: the restarted core takes its lab's lease back at once.
+                name=stable_worker_name(settings.instance_path, name),
                 lab_id=lab_id,
                 poll_s=settings.worker_poll_s,
                 rpc_timeout_s=settings.rpc_timeout_s,
@@ -90,6 +90,7 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
                 heartbeat_s=settings.heartbeat_s,
                 paused_retry_s=settings.paused_retry_s,
                 stale_after_s=settings.stale_after_s,
+                lease_ttl_s=settings.lease_ttl_s,
                 **client_args,
             )
             worker.start()

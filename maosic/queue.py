@@ -103,6 +103,59 @@ def waiting(session: Session) -> list[Request]:
 class Claim:
     request_id: int
     resumed: bool  # True when the request had run before (crash, pause) and continues
+    lab_uid: str | None = None  # the fence the claim recorded (maosic.fencing)
+    epoch: int | None = None
+
+
+def _candidates(
+    lab_id: int | None, now: datetime, stale_after: timedelta, lease: tuple[str, int] | None
+):
+    """Requests this worker may take, in FIFO order.
+
+    A running request is taken over when its heartbeat is stale (its worker died), or at once
+    when it was claimed on the same lab under an older lease epoch than ``lease``: holding a
+    newer lease on that lab proves the former worker can no longer drive it.
+    """
+    takeover = (Request.status == RequestStatus.RUNNING) & (
+        (Request.heartbeat_at.is_(None)) | (Request.heartbeat_at < now - stale_after)
+    )
+    if lease is not None:
+        lab_uid, epoch = lease
+        takeover |= (
+            (Request.status == RequestStatus.RUNNING)
+            & (Request.lease_lab == lab_uid)
+            & (Request.lease_epoch < epoch)
+        )
+    query = (
+        select(Request)
+        .where(
+            (Request.status == RequestStatus.QUEUED)
+            | (Request.status == RequestStatus.PAUSED)
+            | takeover
+        )
+        .order_by(Request.seq)
+        .limit(1)
+    )
+    if lab_id is not None:
+        query = query.where((Request.lab_id == lab_id) | Request.lab_id.is_(None))
+    return query
+
+
+def has_work(
+    session: Session,
+    lab_id: int | None = None,
+    lab_uid: str | None = None,
+    now: datetime | None = None,
+    stale_after: timedelta = STALE_AFTER,
+) -> bool:
+    """Whether a worker of this lab might claim something once it holds the lab's lease.
+
+    Any running request of the lab counts: whoever holds its lease, the lease decides."""
+    lease = (lab_uid, 2**62) if lab_uid is not None else None
+    return (
+        session.scalars(_candidates(lab_id, now or utcnow(), stale_after, lease)).first()
+        is not None
+    )
 
 
 def claim_next(
@@ -111,45 +164,41 @@ def claim_next(
     lab_id: int | None = None,
     now: datetime | None = None,
     stale_after: timedelta = STALE_AFTER,
+    lease: tuple[str, int] | None = None,
 ) -> Claim | None:
     """Claim the request this worker should run next, or None when there is nothing to do.
 
-    Abandoned running requests (stale heartbeat) and paused ones come first: they were accepted
-    before anything still queued, so FIFO order says they finish first.
+    Abandoned running requests (stale heartbeat, or an older lease on this lab) and paused
+    ones come first: they were accepted before anything still queued, so FIFO order says they
+    finish first. ``lease`` (lab_uid, epoch): the lab lease this worker holds, recorded in the
+    claim as its fence.
     """
     now = now or utcnow()
-    candidates = (
-        select(Request)
-        .where(
-            (Request.status == RequestStatus.QUEUED)
-            | (Request.status == RequestStatus.PAUSED)
-            | (
-                (Request.status == RequestStatus.RUNNING)
-                & ((Request.heartbeat_at.is_(None)) | (Request.heartbeat_at < now - stale_after))
-            )
-        )
-        .order_by(Request.seq)
-        .limit(1)
-    )
-    if lab_id is not None:
-        candidates = candidates.where((Request.lab_id == lab_id) | Request.lab_id.is_(None))
+    candidates = _candidates(lab_id, now, stale_after, lease)
     if session.get_bind().dialect.name != "sqlite":
         candidates = candidates.with_for_update(skip_locked=True)
     found = session.scalars(candidates).first()
     if found is None:
         return None
     seen_status, seen_heartbeat = found.status, found.heartbeat_at
+    seen_epoch = found.lease_epoch
     guard = (Request.id == found.id) & (Request.status == seen_status)
     guard &= (
         Request.heartbeat_at.is_(None)
         if seen_heartbeat is None
         else (Request.heartbeat_at == seen_heartbeat)
     )
+    guard &= (
+        Request.lease_epoch.is_(None) if seen_epoch is None else (Request.lease_epoch == seen_epoch)
+    )
+    lab_uid, epoch = lease if lease is not None else (None, None)
     values: dict[str, Any] = {
         "status": RequestStatus.RUNNING,
         "worker": worker,
         "heartbeat_at": now,
         "lab_id": found.lab_id if found.lab_id is not None else lab_id,
+        "lease_lab": lab_uid,
+        "lease_epoch": epoch,
         "failure_reason": None,  # a pause's reason no longer holds once the request runs again
     }
     if found.started_at is None:
@@ -160,7 +209,12 @@ def claim_next(
     if taken != 1:
         return None  # another worker won the race; the caller simply looks again
     session.expire(found)
-    return Claim(request_id=found.id, resumed=seen_status != RequestStatus.QUEUED)
+    return Claim(
+        request_id=found.id,
+        resumed=seen_status != RequestStatus.QUEUED,
+        lab_uid=lab_uid,
+        epoch=epoch,
+    )
 
 
 def cancel(session: Session, request: Request) -> Request:

@@ -257,13 +257,15 @@ class CoreService:
         return sum(spans) / len(spans) if spans else 120.0  # the paper's ~2 min per loop
 
     def _describe(self, session: Session, request: Request, experiments: bool) -> dict[str, Any]:
-        counted = session.scalar(
-            select(func.count())
-            .select_from(Experiment)
-            .where(
-                Experiment.request_id == request.id,
-                Experiment.status.in_((ExperimentStatus.DONE, ExperimentStatus.FAILED)),
-            )
+        by_status = dict(
+            session.execute(
+                select(Experiment.status, func.count())
+                .where(Experiment.request_id == request.id)
+                .group_by(Experiment.status)
+            ).all()
+        )
+        counted = by_status.get(ExperimentStatus.DONE, 0) + by_status.get(
+            ExperimentStatus.FAILED, 0
         )
         eta = None
         if request.status in (RequestStatus.RUNNING, RequestStatus.QUEUED, RequestStatus.PAUSED):
@@ -282,6 +284,10 @@ class CoreService:
             "optimizer": request.optimizer,
             "budget": request.budget,
             "n_done": int(counted or 0),
+            # Failures that count against the budget (no usable spectrum: the chemistry) and
+            # experiments the lab lost (refused command, lost lease), redone without counting.
+            "n_chemistry_failures": int(by_status.get(ExperimentStatus.FAILED, 0)),
+            "n_lab_failures": int(request.n_lab_failures or 0),
             "best_reward": request.best_reward,
             "best_params": request.best_params,
             "current_step": request.current_step,
@@ -300,6 +306,7 @@ class CoreService:
                     "status": e.status.value,
                     "reward": e.reward,
                     "error": e.error,
+                    "failure_kind": e.failure_kind,
                     "started_at": _iso(e.started_at),
                     "finished_at": _iso(e.finished_at),
                 }

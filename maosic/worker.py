@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.campaign import Campaign, CampaignContext
 from maosic.db.crypto import LogCipher
-from maosic.db.models import Request, RequestStatus, utcnow
+from maosic.db.models import RequestStatus, utcnow
 from maosic.db.session import transaction
-from maosic.hardware import HardwareClient
+from maosic.fencing import ClaimLost, Fence
+from maosic.hardware import HardwareClient, HardwareError, HardwareLost, HardwareUnreachable
+from maosic.lab_lease import Grant, LabLease, LeaseRefused
 from maosic.phases import ExperimentTiming
-from maosic.queue import claim_next
+from maosic.queue import claim_next, has_work
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class Worker:
         heartbeat_s: float = 10.0,
         stale_after_s: float = 60.0,
         on_timing: Callable[[ExperimentTiming], None] | None = None,
+        lease_ttl_s: float = 30.0,
     ):
         self.sessions = sessions
         self.hardware_url = hardware_url
@@ -54,6 +57,8 @@ class Worker:
         self.heartbeat_s = heartbeat_s
         self.stale_after = timedelta(seconds=stale_after_s)
         self.on_timing = on_timing
+        self.lease_ttl_s = lease_ttl_s
+        self._lab_uid: str | None = None  # the daemon's lab identity, once it answered
         self._client_args = dict(
             token=token,
             ca_file=ca_file,
@@ -68,45 +73,118 @@ class Worker:
         return HardwareClient(self.hardware_url, on_call=on_call, **self._client_args)
 
     def run_once(self) -> bool:
-        """Claim and run one request; False when the queue had nothing to do."""
+        """Take the lab, claim and run one request; False when there was nothing to do."""
+        if self._lab_uid is None:
+            self._lab_uid = self._read_lab_uid()
+        with self.sessions() as session:
+            if not has_work(session, self.lab_id, self._lab_uid, stale_after=self.stale_after):
+                return False
+        lease = LabLease(self.client(), self.name, self.lease_ttl_s)
+        try:
+            grant: Grant | None = lease.acquire()
+        except LeaseRefused as exc:
+            log.debug("worker %s waits for the lab: %s", self.name, exc)
+            lease.client.close()
+            # Nothing to do until the holder is done: look again later, not in a tight loop.
+            self._stop.wait(min(max(exc.expires_in_s or 1.0, self.poll_s), 2.0))
+            return False
+        except (HardwareError, HardwareUnreachable, HardwareLost) as exc:
+            # The daemon is away or its recovery could not run (a module in fault): claim
+            # without a lease; the campaign finds the same problem and pauses the request
+            # with its reason, so the user sees why it waits.
+            log.warning("worker %s: cannot take the lab's lease: %s", self.name, exc)
+            grant = None
+        try:
+            return self._claim_and_run(lease, grant)
+        finally:
+            lease.release()
+            lease.client.close()
+
+    def _read_lab_uid(self) -> str | None:
+        """The lab's identity from its daemon, so that requests running on this lab under
+        another core's lease count as work here (taken over once that lease expires)."""
+        client = HardwareClient(self.hardware_url, **{**self._client_args, "retries": 0})
+        try:
+            return str(client.call("lease.status")["lab_uid"])
+        except (HardwareError, HardwareUnreachable, HardwareLost, KeyError, TypeError) as exc:
+            log.debug("lab identity unknown for now: %s", exc)
+            return None
+        finally:
+            client.close()
+
+    def _claim_and_run(self, lease: LabLease, grant: Grant | None) -> bool:
+        if grant is not None:
+            self._lab_uid = grant.lab_uid
         with transaction(self.sessions) as session:
-            claim = claim_next(session, self.name, self.lab_id, stale_after=self.stale_after)
+            claim = claim_next(
+                session,
+                self.name,
+                self.lab_id,
+                stale_after=self.stale_after,
+                lease=(grant.lab_uid, grant.epoch) if grant is not None else None,
+            )
         if claim is None:
             return False
         log.info(
-            "worker %s runs request %d%s",
+            "worker %s runs request %d%s%s",
             self.name,
             claim.request_id,
             " (resumed)" if claim.resumed else "",
+            f" under lease epoch {claim.epoch}" if claim.epoch is not None else " without a lease",
         )
+        if grant is not None:
+            lease.start_renewing()
+        fence = Fence(claim.request_id, self.name, claim.lab_uid, claim.epoch)
+        epoch = claim.epoch
+
+        def client(hook):
+            made = self.client(hook)
+            made.lease_epoch = epoch
+            return made
+
         ctx = CampaignContext(
             sessions=self.sessions,
-            client_factory=lambda hook: self.client(hook),
+            client_factory=client,
             cipher=self.cipher,
             worker=self.name,
             heartbeat_s=self.heartbeat_s,
             should_stop=self._stop.is_set,
             on_timing=self.on_timing,
+            fence=fence,
+            recovered=list(grant.recovered) if grant is not None else [],
         )
         try:
             outcome = Campaign(ctx, claim.request_id).run()
         except OperationalError:
             raise  # the database is away: the request stays claimed and resumes later
+        except ClaimLost as exc:
+            log.warning("worker %s stops request %d: %s", self.name, claim.request_id, exc)
+            return True
         except Exception as exc:
             # A bug must not leave the request looking alive, to be re-claimed and crash again.
             log.exception("request %d failed with an internal error", claim.request_id)
-            self._fail(claim.request_id, f"internal error in the core: {exc!r}")
+            self._fail(fence, f"internal error in the core: {exc!r}")
             return True
         if outcome.status == RequestStatus.PAUSED and not self._stop.is_set():
             # The lab is down: wait before trying the same request again instead of spinning.
+            lease.release()  # an operator may want the lab meanwhile
             self._stop.wait(self.paused_retry_s)
         return True
 
-    def _fail(self, request_id: int, reason: str) -> None:
-        with transaction(self.sessions) as session:
-            request = session.get(Request, request_id)
-            request.status, request.failure_reason = RequestStatus.FAILED, reason
-            request.stop_reason, request.finished_at = reason[:255], utcnow()
+    def _fail(self, fence: Fence, reason: str) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                fence.hold(
+                    session,
+                    status=RequestStatus.FAILED,
+                    failure_reason=reason,
+                    stop_reason=reason[:255],
+                    finished_at=utcnow(),
+                )
+        except ClaimLost:
+            log.warning(
+                "request %d: taken over before its failure could be written", fence.request_id
+            )
 
     def serve_forever(self) -> None:
         while not self._stop.is_set():

@@ -61,8 +61,18 @@ class Process:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def freeze(self) -> None:
+        """SIGSTOP the whole process group: it keeps its sockets but does nothing."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
@@ -89,7 +99,16 @@ def daemon_process(tmp: Path, port: int | None = None, seed: int = 0) -> Process
     )
 
 
-def core_process(tmp: Path, db_url: str, hardware_url: str, port: int | None = None) -> Process:
+def core_process(
+    tmp: Path,
+    db_url: str,
+    hardware_url: str,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    name: str = "core",
+) -> Process:
+    """A `run.py core` process; ``name`` keeps the instance folder and log of several cores
+    apart (each its own instance, as on separate machines)."""
     port = port or free_port()
     env = dict(os.environ)
     env.update(
@@ -107,10 +126,14 @@ def core_process(tmp: Path, db_url: str, hardware_url: str, port: int | None = N
             "MAOSIC_CORE_TOKEN": TEST_CORE_TOKEN,
         }
     )
+    if name != "core":
+        env["MAOSIC_INSTANCE_PATH"] = str(tmp / f"instance-{name}")
+    env.update(extra_env or {})
     return Process(
         [sys.executable, "run.py", "core"],
         env,
         f"http://127.0.0.1:{port}/",
         "queue.list",
-        tmp / "core.log",
+        tmp / f"{name}.log",
     )
+
