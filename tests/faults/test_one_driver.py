@@ -63,7 +63,8 @@ def test_two_cores_share_one_lab_without_interference(db_url, sessions, tmp_path
                     refusal = exc
             time.sleep(0.01)
         assert refusal is not None, "no campaign ever held the lab"
-        assert re.search(r"leased to \S+@\S+:[0-9a-f]{8}:\d+ \(epoch \d+\)", str(refusal)), str(refusal)
+        holder = r"leased to \S+@\S+:[0-9a-f]{8}:\d+ \(epoch \d+\)"
+        assert re.search(holder, str(refusal)), str(refusal)
         finals = [wait_for(cores[0].url, i, {"done", "failed", "paused"}, 300) for i in ids]
     finally:
         for core in cores:
@@ -147,7 +148,8 @@ def test_a_frozen_core_past_its_lease_is_fenced_out(db_url, sessions, tmp_path):
     assert takeover_s < 20.0, takeover_s
     # ... and not before it ended: the daemon granted the new holder a free lab, took nothing
     daemon_log = (tmp_path / "daemon.log").read_text(encoding="utf-8", errors="replace")
-    grants = re.findall(r'lease\.acquire \{"holder": "([^"]+)".*"took_over": (\S+?)[,}]', daemon_log)
+    granted = r'lease\.acquire \{"holder": "([^"]+)".*"took_over": (\S+?)[,}]'
+    grants = re.findall(granted, daemon_log)
     assert (worker_b, "null") in grants, grants
     assert not [g for g in grants if g[1] != "null"], grants
     assert final["status"] == "done", final
