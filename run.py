@@ -193,6 +193,13 @@ def run_all(settings, args: argparse.Namespace) -> int:
                 str(settings.sim_seed),
                 "--speed",
                 str(speed),
+                # The simulated lab keeps its syringes, bottles, heater and arm across restarts
+                # as hardware does, and the daemon its belief about them (issue 18): together,
+                # or every restart would report discrepancies.
+                "--journal",
+                str(settings.instance_path / "lab-journal.json"),
+                "--sim-state",
+                str(settings.instance_path / "sim-lab-state.json"),
             ],
             env,
         )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from hardware_interface import safety
+from hardware_interface import lab_state, recovery, safety
 from hardware_interface.devices.base import (
     ConnectionLost,
     DeviceBusy,
@@ -91,7 +91,8 @@ class LabDaemon:
     the configuration. A device whose line is lost is reopened from its configuration.
     clock: the lab's clock (WallClock, or the SimLab's clock in simulation).
     journal_path: the daemon's journal file on the lab PC (hardware_interface.journal); None
-    keeps it in memory (tests, throwaway simulations).
+    keeps it in memory (tests, throwaway simulations). It holds the lease, the stock ledger and
+    the physical state the daemon believes the lab is in (hardware_interface.lab_state).
     """
 
     def __init__(
@@ -113,7 +114,8 @@ class LabDaemon:
         # RPC threads and the watchdog may both try to reopen a lost line at the same moment
         self._connect_lock = threading.RLock()
         self.ledger_lock = threading.Lock()
-        self.stock_mL = dict(config.reagents)
+        # The stock ledger survives a restart: the bottles did not refill while it was down.
+        self.stock_mL = lab_state.load_stock(self.journal, config.reagents)
         self.valves = {
             vid: (d.id, ch) for d in config.devices.values() for vid, ch in d.valves.items()
         }
@@ -122,6 +124,8 @@ class LabDaemon:
         self.heater = next((i for i, k in kinds.items() if k == "heater"), None)
         self.robot = next((i for i, k in kinds.items() if k == "robot"), None)
         self.board = next((i for i, k in kinds.items() if k == "board"), None)
+        # What the daemon believes each syringe holds, the heater's setpoint, the arm's place.
+        self.belief = lab_state.BeliefStore(self.journal, self.pumps)
         by_driver = {d.driver: d.id for d in config.devices.values()}
         self.cd_spec = by_driver.get("mcd1_cd_spectrometer")
         self.abs_spec = by_driver.get("usb2000_seabreeze", self.cd_spec)
@@ -197,6 +201,10 @@ class LabDaemon:
         except DeviceRefused as exc:
             raise AppError(DEVICE_ERROR, module, str(exc), device_code=exc.code) from exc
 
+    def save_stock(self) -> None:
+        """Persist the stock ledger after a change (the caller holds ``ledger_lock``)."""
+        lab_state.save_stock(self.journal, self.stock_mL)
+
     def require(self, module: str | None, kind: str) -> str:
         if module is None:
             raise AppError(UNKNOWN_MODULE, kind, f"this lab has no {kind}")
@@ -225,6 +233,8 @@ class LabDaemon:
             try:
                 driver.stop()
                 stopped.append(module)
+                if module == self.heater:
+                    self.belief.note_heater(None)  # the board's stop switches it off
             except DeviceError as exc:
                 log.error("emergency stop of %s failed: %s", module, exc)
             if module in self.pumps or module == self.heater:
@@ -317,10 +327,17 @@ class LabDaemon:
             return {"state": "offline", "fault": lost}
         return {"state": "busy" if busy else "ok", "fault": None}
 
-    # -- recovery ----------------------------------------------------------------------------
+    # -- the lab's state and its recovery -----------------------------------------------------
+    def survey(self) -> lab_state.Survey:
+        """Read the lab, reconcile the journal with it, judge whether it is idle (system.state)."""
+        return lab_state.survey(self)
+
     def recover_if_needed(self, holder: str) -> list[str]:
-        """Bring a lab that is not idle to its idle state before `holder` drives it."""
-        return []
+        """Bring a lab that is not idle to its idle state before `holder` drives it; the steps
+        taken, one sentence each ([] when it was idle). Raises FAULT / OFFLINE naming a module
+        the recovery needs that is in a latched fault or not connected (nothing is done then),
+        NOT_READY when the steps did not make it idle (hardware_interface.recovery)."""
+        return recovery.recover(self, holder)
 
     # -- the method table --------------------------------------------------------------------
     def methods(self) -> dict[str, Callable[..., Any]]:
@@ -341,6 +358,7 @@ class LabDaemon:
             "lease.status": lease.lease_status,
             "system.describe": system.system_describe,
             "system.status": system.system_status,
+            "system.state": system.system_state,
             "system.stop": system.system_stop,
             "system.wait": system.system_wait,
             "system.reset_faults": system.system_reset_faults,

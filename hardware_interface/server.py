@@ -44,6 +44,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -55,6 +56,7 @@ from hardware_interface.auth import (
     server_ssl_context,
 )
 from hardware_interface.daemon import LabDaemon, WallClock
+from hardware_interface.journal import JournalError
 from hardware_interface.jsonrpc import Dispatcher
 from hardware_interface.labconfig import ConfigError, LabConfig, load_config, sim_config
 from hardware_interface.lease import CALLER_EPOCH, LEASE_HEADER, parse_epoch
@@ -395,6 +397,7 @@ class SimBackend:
         for bridge in self.bridges:
             bridge.close()
         registry.unregister_lab(self.lab_key)
+        self.world.close()  # its physical state, to its state file if it has one
 
 
 @dataclass
@@ -444,21 +447,36 @@ def build_sim_daemon(
     speed: float = 0.0,
     config_path: str | None = None,
     pty: bool = False,
+    journal_path: str | Path | None = None,
+    sim_state_path: str | Path | None = None,
 ) -> tuple[LabDaemon, SimBackend]:
-    """A LabDaemon whose real drivers talk bytes to emulators over a fresh SimLab.
+    """A LabDaemon whose real drivers talk bytes to emulators over a SimLab.
 
     config_path: optionally a simulated-lab file (like examples/lab_sim.json) whose ports are all
     maosicsim://KEY/ID, e.g. to run the twin with other safety limits.
     pty: serve every emulator on its own pseudo-terminal and open the drivers on /dev/pts/N
     (the OS serial path) instead of the in-process maosicsim:// handler.
+    journal_path: the daemon's journal (lease, stock ledger, what it believes the lab holds);
+    None keeps it in memory. sim_state_path: the simulated lab's physical state file (syringes,
+    stock bottles, heater, arm), so that a daemon restart finds the lab as it was, as with
+    hardware; None starts a fresh lab. Both may name files that do not exist yet.
     """
     from hardware_interface.sim.emulators.lab import new_lab_key, serve_lab
     from hardware_interface.sim.emulators.pty_bridge import PtyBridge
+    from hardware_interface.sim.state_file import SimStateError
     from hardware_interface.sim.world import SimLab
 
     if chemistry not in CHEMISTRIES:
         raise ConfigError(f"unknown chemistry {chemistry!r}; choose from {list(CHEMISTRIES)}")
-    world = SimLab(chemistry=chemistry, seed=seed, speed=speed)
+    try:
+        world = SimLab(
+            chemistry=chemistry,
+            seed=seed,
+            speed=speed,
+            state_path=None if sim_state_path is None else Path(sim_state_path),
+        )
+    except SimStateError as exc:
+        raise ConfigError(str(exc)) from exc
     if config_path is None:
         lab_key = new_lab_key()
         config = sim_config(chemistry, lab_key)
@@ -482,7 +500,19 @@ def build_sim_daemon(
             # a real tty is slower than the in-process handler: allow it a real timeout
             devices[dev_id] = replace(dev, port=bridge.port, timeout_s=max(dev.timeout_s, 0.5))
         config = replace(config, devices=devices)
-    return LabDaemon(config, world.clock), backend
+    journal = None if journal_path is None else Path(journal_path)
+    try:
+        return LabDaemon(config, world.clock, journal_path=journal), backend
+    except BaseException:  # e.g. a journal that cannot be read: no emulators left registered
+        backend.close()
+        raise
+
+
+def default_journal_path(config_path: str | Path) -> Path:
+    """Where a real lab's journal lives unless told: beside its configuration file, named after
+    it (lab.json -> lab.journal.json), since it describes that lab and must outlive restarts."""
+    config = Path(config_path)
+    return config.with_name(config.stem + ".journal.json")
 
 
 def start_daemon(
@@ -500,6 +530,8 @@ def start_daemon(
     idle_timeout_s: float = IDLE_TIMEOUT_S,
     request_timeout_s: float = REQUEST_TIMEOUT_S,
     max_connections: int = MAX_CONNECTIONS,
+    journal_path: str | Path | None = None,
+    sim_state_path: str | Path | None = None,
 ) -> DaemonHandle:
     """Serve the daemon in a background thread; port 0 picks a free port.
 
@@ -516,6 +548,10 @@ def start_daemon(
     has waited longest for a request (never one executing a call), or is itself closed when all
     are executing calls. It is lowered, with a warning, when the process may not open enough
     files.
+    journal_path: the daemon's journal (lease epoch, stock ledger, what it believes each syringe
+    holds, the heater's setpoint, the arm's position). A real lab always has one: by default
+    beside its configuration file (default_journal_path); a simulated lab keeps it in memory
+    unless given. sim_state_path: simulation only, the SimLab's physical state file.
     """
     if idle_timeout_s <= 0 or request_timeout_s <= 0 or max_connections < 1:
         raise ValueError(
@@ -525,12 +561,17 @@ def start_daemon(
     max_connections = _fit_connections(max_connections)
     backend = None
     if sim:
-        daemon, backend = build_sim_daemon(chemistry, seed, speed, config_path, sim_pty)
+        daemon, backend = build_sim_daemon(
+            chemistry, seed, speed, config_path, sim_pty, journal_path, sim_state_path
+        )
     else:
         if config_path is None:
             raise ConfigError("a real lab needs --config LAB.json (or use --sim)")
+        if sim_state_path is not None:
+            raise ConfigError("a simulated lab state file is for --sim only")
         config: LabConfig = load_config(config_path)
-        daemon = LabDaemon(config, WallClock())
+        journal = default_journal_path(config_path) if journal_path is None else journal_path
+        daemon = LabDaemon(config, WallClock(), journal_path=Path(journal))
     dispatcher = Dispatcher(daemon.lease.guard(daemon.methods()), on_call=_log_call)
     server = _RpcServer(
         (host, port),
@@ -590,6 +631,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="sim: reach the emulators over pseudo-terminals")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-level", default="INFO", choices=list(LOG_LEVELS))
+    parser.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="the daemon's journal on the lab PC: lease epoch, stock ledger and what it believes "
+        "each syringe holds, the heater's setpoint and the arm's position, kept across restarts "
+        "(real lab default: beside --config, LAB.journal.json for LAB.json; --sim default: in "
+        "memory only)",
+    )
+    parser.add_argument(
+        "--sim-state",
+        metavar="PATH",
+        help="sim: keep the simulated lab's physical state (syringes, stock bottles, heater, "
+        "arm) in this file across restarts, as hardware keeps it (default: a fresh lab)",
+    )
     sec = parser.add_argument_group("security (docs/security.md)")
     sec.add_argument("--tls-cert", help="PEM certificate of the daemon: serve HTTPS only")
     sec.add_argument("--tls-key", help="PEM key of --tls-cert (if not in the same file)")
@@ -629,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535 or args.speed < 0:
         print("error: --port must be 0..65535 and --speed >= 0")
         return 2
+    if args.sim_state and not args.sim:
+        print("error: --sim-state is for the simulated lab (--sim)")
+        return 2
     try:
         auth, context = _security(args)
         handle = start_daemon(
@@ -642,8 +700,10 @@ def main(argv: list[str] | None = None) -> int:
             sim_pty=args.sim_pty,
             auth=auth,
             ssl_context=context,
+            journal_path=args.journal,
+            sim_state_path=args.sim_state,
         )
-    except (ConfigError, AuthSetupError, OSError) as exc:
+    except (ConfigError, AuthSetupError, JournalError, OSError) as exc:
         print(f"error: {exc}")
         return 1
     print(f"hardware daemon serving on {handle.url} (Ctrl-C to stop)", flush=True)

@@ -50,6 +50,7 @@ class HeaterMethods:
         safety.check_wait(heater, "timeout_s", timeout_s)
         self.lab.call(heater, lambda d: d.set_ramp(ramp_C_min))
         self.lab.call(heater, lambda d: d.set_setpoint(setpoint_C))
+        self.lab.belief.note_heater(float(setpoint_C))  # before the wait, which may be long
         if wait_stable:
             self._wait_heater_stable(heater, setpoint_C, ramp_C_min, timeout_s)
         return self.heater_status()
@@ -78,6 +79,7 @@ class HeaterMethods:
     def heater_off(self) -> dict[str, Any]:
         heater = self.lab.require(self.lab.heater, "heater")
         self.lab.call(heater, lambda d: d.off(), check_fault=False)
+        self.lab.belief.note_heater(None)
         return self.heater_status()
 
     def heater_pid(self, kp: float, ki: float, kd: float) -> dict[str, Any]:

@@ -50,6 +50,10 @@ class PumpMethods:
             safety.check_stock(pump, reagent, self.lab.stock_mL.get(reagent, 0.0), volume_mL)
             duration = self.lab.call(pump, lambda d: d.withdraw(volume_mL, rate_mL_min))
             self.lab.stock_mL[reagent] = self.lab.stock_mL.get(reagent, 0.0) - volume_mL
+            self.lab.save_stock()
+        # Journalled as soon as the pump took the command, before waiting: a daemon killed
+        # meanwhile still knows the syringe is (being) loaded when it restarts.
+        self.lab.belief.note_syringe(pump, held + volume_mL, dev.reagent)
         if wait:
             self._wait_pumps([pump], duration)
         return {**self._pump_json(pump), "duration_s": duration}
@@ -116,21 +120,24 @@ class PumpMethods:
             checked.append((pump, float(volume), float(rate)))
         if not checked:
             raise RpcError(INVALID_PARAMS, "Invalid params", "moves is empty")
+        held: dict[str, float] = {}
         for pump, volume, rate in checked:
             self.lab.faults.require_no_fault(pump)
             safety.check_rate(
                 self.lab.limits, pump, rate, self.lab.config.devices[pump].max_rate_mL_min
             )
-            held = self.lab.call(pump, lambda d: d.status().volume_mL)
-            safety.check_infuse(pump, held, volume)
+            held[pump] = self.lab.call(pump, lambda d: d.status().volume_mL)
+            safety.check_infuse(pump, held[pump], volume)
         self._check_reactor_ready()
         durations: dict[str, float] = {}
         try:
             for pump, volume, rate in checked:
                 durations[pump] = self.lab.call(pump, lambda d, v=volume, r=rate: d.infuse(v, r))
+                self.lab.belief.note_syringe(pump, held[pump] - volume, self._content(pump))
         except RpcError:
             for started in durations:  # all or nothing: halt the pumps already running
                 self.lab.call(started, lambda d: d.stop(), check_fault=False)
+                self._note_reading(started)
             raise
         longest = max(durations.values())
         if wait:
@@ -140,7 +147,25 @@ class PumpMethods:
     def pump_stop(self, pump: str) -> dict[str, Any]:
         pump = self.lab.pump_id(pump)
         self.lab.call(pump, lambda d: d.stop(), check_fault=False)
-        return self._pump_json(pump)
+        state = self._pump_json(pump)
+        # Stopping does not empty the syringe: it holds what the pump reports now.
+        self.lab.belief.note_syringe(pump, state["volume_mL"], self._content(pump))
+        return state
+
+    def _content(self, pump: str) -> str | None:
+        """The reagent in the pump's syringe: the journal's, else the one it is plumbed to."""
+        known = self.lab.belief.current().syringes.get(pump)
+        if known is not None and known.reagent:
+            return known.reagent
+        return self.lab.config.devices[pump].reagent
+
+    def _note_reading(self, pump: str) -> None:
+        """Journal what a stopped pump holds; a failed read leaves it to the next reconcile."""
+        try:
+            volume = self.lab.call(pump, lambda d: d.status().volume_mL, check_fault=False)
+        except RpcError:
+            return
+        self.lab.belief.note_syringe(pump, volume, self._content(pump))
 
     def pump_status(self, pump: str) -> dict[str, Any]:
         """{"pump", "volume_mL", "capacity_mL", "reagent", "busy", "state", "fault"}."""

@@ -39,6 +39,7 @@ class ReagentMethods:
         with self.lab.ledger_lock:
             self.lab.stock_mL[reagent] += added_mL
             stock = self.lab.stock_mL[reagent]
+            self.lab.save_stock()
         log.warning("stock of %s refilled by %g mL, now %.3f mL", reagent, added_mL, stock)
         return {"reagent": reagent, "added_mL": added_mL, "stock_mL": round(stock, 6)}
 

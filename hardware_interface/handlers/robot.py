@@ -36,6 +36,7 @@ class RobotMethods:
                            f"{safety.shown(position)}; positions: {list(positions)}",
                            param="position")  # fmt: skip
         duration = self.lab.call(robot, lambda d: d.move(position))
+        self.lab.belief.note_arm(position)  # the arm completes a move even if the daemon dies
         self.lab.wait_until(
             lambda: not self.lab.call(robot, lambda d: d.position()[1]),
             duration,

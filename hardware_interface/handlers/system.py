@@ -123,6 +123,64 @@ class SystemMethods:
         ok = all(m["state"] in ("ok", "busy") for m in modules.values())
         return {"ok": ok, "modules": modules, "clock_s": self.lab.clock.now()}
 
+    def system_state(self) -> dict[str, Any]:
+        """The lab's physical state: what the instruments report next to what the daemon's
+        journal believes, whether the lab is idle (and why not), and where the two disagreed.
+
+        {"pumps": {id: {"volume_mL" (the pump's report; null: unreadable), "capacity_mL",
+        "reagent" (journal, else the plumbed one; null when empty), "believed_volume_mL"
+        (journal, before this reading; null: no record), "busy", "state", "fault"}},
+        "heater": {"module", "setpoint_C", "temperature_C", "on", "stable", "state", "fault"}
+        or null, "robot": {"module", "position", "busy", "state", "fault"} or null,
+        "idle", "not_idle": [sentences], "discrepancies": [{"module", "quantity", "journal",
+        "instrument", "message"}], "reconciled" (false while a moving call was executing:
+        nothing compared), "clock_s"}.
+        """
+        survey = self.lab.survey()
+        reading, belief = survey.reading, survey.belief
+        pumps: dict[str, Any] = {}
+        for pump, got in reading.pumps.items():
+            content = belief.syringes.get(pump)
+            before = survey.before.syringes.get(pump)
+            pumps[pump] = {
+                "volume_mL": None if got.volume_mL is None else round(got.volume_mL, 6),
+                "capacity_mL": self.lab.config.devices[pump].capacity_mL,
+                "reagent": content.reagent if content is not None and content.loaded else None,
+                "believed_volume_mL": None if before is None else round(before.volume_mL, 6),
+                "busy": got.busy,
+                **self.lab.module_state(pump, got.busy),
+            }
+        heater = None
+        if self.lab.heater is not None and reading.heater is not None:
+            hs = reading.heater
+            on = (hs.setpoint_C is not None) if hs.readable else None
+            heater = {
+                "module": self.lab.heater,
+                "setpoint_C": hs.setpoint_C,
+                "temperature_C": hs.temperature_C,
+                "on": on,
+                "stable": hs.stable,
+                **self.lab.module_state(self.lab.heater),
+            }
+        robot = None
+        if self.lab.robot is not None and reading.arm is not None:
+            robot = {
+                "module": self.lab.robot,
+                "position": reading.arm.position,
+                "busy": reading.arm.busy,
+                **self.lab.module_state(self.lab.robot, reading.arm.busy),
+            }
+        return {
+            "pumps": pumps,
+            "heater": heater,
+            "robot": robot,
+            "idle": survey.idle,
+            "not_idle": survey.not_idle,
+            "discrepancies": [d.to_json() for d in survey.discrepancies],
+            "reconciled": survey.reconciled,
+            "clock_s": self.lab.clock.now(),
+        }
+
     def system_stop(self) -> dict[str, Any]:
         """Emergency stop: all pumps stop, heater off; faults latch until system.reset_faults."""
         return {"stopped": self.lab.emergency_stop("emergency stop requested (system.stop)")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import Any
 
 from hardware_interface.sim import rig
 
@@ -81,6 +82,43 @@ class HeaterModel:
         self.advance(now_s)
         self._offset = 0.0
         self._fault = None
+
+    # --- persistence (hardware_interface.sim.state_file) ---------------------------------------
+    def snapshot(self, now_s: float) -> dict[str, Any]:
+        """What the board and the block would still be after a restart of the daemon."""
+        self.advance(now_s)
+        return {
+            "temperature_C": self._temp,
+            "setpoint_C": self._setpoint,
+            "ramp_setpoint_C": self._sp_now,
+            "ramp_C_min": self._ramp,
+            "integral": self._integral,
+            "power_pct": self._power,
+            "pid": [self._kp, self._ki, self._kd],
+            "stable_for_s": None if self._in_band_since is None else now_s - self._in_band_since,
+            "fault": self._fault,
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Continue from a snapshot (validated by the caller), at this model's start time.
+
+        The PID's integral and the stability record are restored too: the board kept running
+        while the daemon was away, so it still holds its setpoint, and still calls it stable.
+        """
+        t0 = self._t
+        self._temp = float(data["temperature_C"])
+        setpoint = data["setpoint_C"]
+        self._setpoint = None if setpoint is None else float(setpoint)
+        self._sp_now = float(data["ramp_setpoint_C"])
+        self._ramp = float(data["ramp_C_min"])
+        self._integral = float(data["integral"])
+        self._power = float(data["power_pct"])
+        self._kp, self._ki, self._kd = (float(g) for g in data["pid"])
+        stable_for = data["stable_for_s"]
+        self._in_band_since = None if stable_for is None else t0 - float(stable_for)
+        self._fault = data["fault"]
+        self._hist_t, self._hist_int = [t0], [0.0]
+        self._hist_temp, self._hist_tinf = [self._temp], [self._t_inf()]
 
     # --- queries ------------------------------------------------------------------------------
     def temperature_C(self, now_s: float) -> float:

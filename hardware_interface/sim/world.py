@@ -11,8 +11,10 @@ Errors are hardware_interface.sim.errors.SimLabError subclasses that name the mo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,9 @@ from hardware_interface.sim.optics import (
     photoluminescence,
     sample_conditions,
 )
+from hardware_interface.sim.state_file import SimStateError, read_state, write_state
+
+log = logging.getLogger(__name__)
 
 HEATER_ID = "H1"
 ROBOT_ID = "CR1"
@@ -75,9 +80,18 @@ class SimLab:
     """The simulated lab. ``speed`` 0 = instant mode (waits cost no wall time).
 
     All times are simulated seconds of ``self.clock``; volumes mL, rates mL/min, °C, nm, mdeg.
+    state_path: keep the physical state (syringes, stock bottles, heater, arm) in this file, as
+    hardware keeps it across a daemon restart: loaded at start, saved after every change and on
+    ``close`` (hardware_interface.sim.state_file). None: a fresh lab that is forgotten.
     """
 
-    def __init__(self, chemistry: str = "cspbbr3", seed: int = 0, speed: float = 0.0) -> None:
+    def __init__(
+        self,
+        chemistry: str = "cspbbr3",
+        seed: int = 0,
+        speed: float = 0.0,
+        state_path: Path | None = None,
+    ) -> None:
         if chemistry not in rig.RIGS:
             raise ValueError(f"SimLab: unknown chemistry {chemistry!r}; known: {sorted(rig.RIGS)}")
         self.chemistry = chemistry
@@ -104,6 +118,53 @@ class SimLab:
         self._pending_discard = False
         self._offline: set[str] = set()
         self._last_sample_info: dict[str, Any] | None = None
+        self._state_path = state_path
+        if state_path is not None:
+            saved = read_state(state_path, self.spec)
+            if saved is not None:
+                self._restore(saved)
+
+    # --- persistence --------------------------------------------------------------------------
+    def physical_state(self) -> dict[str, Any]:
+        """What would still be so after the daemon restarts: syringes (a move in progress
+        counted as finished), stock bottles, heater, arm (its target, if moving)."""
+        with self._lock:
+            now = self.clock.now()
+            syringes = {}
+            for pid, syr in self._fluidics.syringes.items():
+                end = now if syr.move is None else max(now, syr.move.end_s)
+                syringes[pid] = {"volume_mL": syr.volume_at(end), "reagent": syr.reagent}
+            self._settle_robot(now)
+            return {
+                "chemistry": self.chemistry,
+                "syringes": syringes,
+                "stock_mL": dict(self._fluidics.stock_mL),
+                "heater": self._heater.snapshot(now),
+                "robot": {"position": self._robot_target},
+            }
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        for pid, entry in saved["syringes"].items():
+            syr = self._fluidics.syringe(pid)
+            syr.volume_mL = min(float(entry["volume_mL"]), syr.capacity_mL)
+            syr.reagent = entry["reagent"]
+        self._fluidics.stock_mL.update({k: float(v) for k, v in saved["stock_mL"].items()})
+        self._heater.restore(saved["heater"])
+        self._robot_pos = self._robot_target = saved["robot"]["position"]
+
+    def _changed(self) -> None:
+        """Save the physical state after a change (the caller holds the lock). A file that
+        cannot be written must not fail the device command that changed the state: logged."""
+        if self._state_path is not None:
+            try:
+                write_state(self._state_path, self.physical_state())
+            except SimStateError as exc:
+                log.error("%s", exc)
+
+    def close(self) -> None:
+        """Save the physical state one last time (the heater's temperature moved meanwhile)."""
+        with self._lock:
+            self._changed()
 
     # --- description --------------------------------------------------------------------------
     @property
@@ -162,6 +223,7 @@ class SimLab:
         delta = _number(HEATER_ID, "delta_C", delta_C)
         with self._lock:
             self._heater.inject_offset(self.clock.now(), delta)
+            self._changed()  # it may have tripped
 
     def heater_fault(self) -> str | None:
         """The heater's latched fault ("overtemperature") or None."""
@@ -173,6 +235,7 @@ class SimLab:
         """Clear latched faults and injected offsets (after an emergency stop)."""
         with self._lock:
             self._heater.clear_fault(self.clock.now())
+            self._changed()
 
     def emergency_stop(self) -> list[str]:
         """All pumps stop, heater off. Returns the ids of the modules made safe."""
@@ -181,6 +244,7 @@ class SimLab:
             for pid in self.pump_ids:
                 self._fluidics.stop(now, pid)
             self._heater.set(now, None, self._heater.ramp_C_min)
+            self._changed()
             return [*self.pump_ids, HEATER_ID]
 
     # --- pumps --------------------------------------------------------------------------------
@@ -221,7 +285,11 @@ class SimLab:
             self._check_online(pump)
             if direction == "withdraw" and reagent is None:
                 reagent = self.spec.pump_reagents[pump]
-            return self._fluidics.start(self.clock.now(), pump, direction, volume, rate, reagent)
+            duration = self._fluidics.start(
+                self.clock.now(), pump, direction, volume, rate, reagent
+            )
+            self._changed()
+            return duration
 
     def pump_busy(self, pump: str) -> bool:
         with self._lock:
@@ -232,6 +300,7 @@ class SimLab:
         with self._lock:
             self._check_pump(pump)
             self._fluidics.stop(self.clock.now(), pump)
+            self._changed()
 
     def pump_status(self, pump: str) -> dict[str, Any]:
         """{"pump", "volume_mL", "capacity_mL", "reagent", "busy", "state"} (contract A)."""
@@ -266,6 +335,7 @@ class SimLab:
             if not volume_mL >= 0.0:
                 raise LimitError(reagent, f"stock volume must be >= 0 mL, got {volume_mL!r}")
             self._fluidics.stock_mL[reagent] = float(volume_mL)
+            self._changed()
 
     # --- heater -------------------------------------------------------------------------------
     def heater_set(self, setpoint_C: float | None, ramp_C_min: float) -> None:
@@ -295,6 +365,7 @@ class SimLab:
             self._heater.set(
                 self.clock.now(), None if setpoint_C is None else float(setpoint_C), ramp_C_min
             )
+            self._changed()
 
     def heater_set_pid(self, kp: float, ki: float, kd: float) -> None:
         """PID gains: kp %/K, ki %/(K s), kd % s/K (all >= 0)."""
@@ -303,6 +374,7 @@ class SimLab:
                 if not 0.0 <= value <= 1000.0:
                     raise LimitError(HEATER_ID, f"{name} must be in [0, 1000], got {value!r}")
             self._heater.set_pid(self.clock.now(), kp, ki, kd)
+            self._changed()
 
     def heater_pid(self) -> tuple[float, float, float]:
         with self._lock:
@@ -379,6 +451,7 @@ class SimLab:
                 self._pending_pickup = self._robot_arrive_s
             elif position == "waste":
                 self._pending_discard = True
+            self._changed()
             return duration
 
     def _settle_robot(self, now: float) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 STANDARD = {-32700, -32600, -32601, -32602}  # parse, request, method, params; never -32603
-DAEMON_CODES = STANDARD | set(range(-32007, -32000))  # -32001 .. -32007 (contract A)
+DAEMON_CODES = STANDARD | set(range(-32009, -32000))  # -32001 .. -32009 (contract A)
 CORE_CODES = STANDARD | {-32040}  # unknown request id
 
 

@@ -48,6 +48,9 @@ BASELINE: dict[str, dict[str, Any]] = {
     "stepper.move": {"steps": 100, "speed_steps_s": 200},
     "system.wait": {"seconds": 1},
     "reagent.refill": {"reagent": "ODE", "added_mL": 1.0},
+    "lease.acquire": {"holder": "fuzz", "ttl_s": 30, "take": False},
+    "lease.renew": {"epoch": 1, "ttl_s": 30},
+    "lease.release": {"epoch": 1},
 }
 
 LONG = "x" * 100_000
@@ -87,6 +90,10 @@ def _reset(session: requests.Session, handle: DaemonHandle) -> None:
         {"jsonrpc": "2.0", "id": 2, "method": "system.reset_faults", "params": {}},
     ]
     session.post(handle.url, json=batch, timeout=30)
+    # A lease.acquire of the sweep may have leased the lab: free it, or every later moving
+    # call would be refused for the lease instead of being checked for its arguments.
+    lease = handle.daemon.lease
+    lease.release(lease.status()["epoch"])
 
 
 def _check(response: requests.Response, param: str, hostile: str) -> dict[str, Any]:
