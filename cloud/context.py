@@ -32,6 +32,8 @@ class WebContext:
     login_failures: FailureWindow
     # core.describe() answer and when it was fetched (monotonic s); per app, not global.
     describe_cache: dict[str, Any] = field(default_factory=dict)
+    # The daemon's reagent.stock answer and when it was fetched (cloud.stock.lab_stock).
+    stock_cache: dict[str, Any] = field(default_factory=dict)
     # Plot payloads of spectra (rundata.spectrum_payload), keyed on immutable row ids.
     payloads: LruCache = field(default_factory=lambda: LruCache(PAYLOAD_CACHE_ENTRIES))
 
@@ -42,11 +44,15 @@ def init_context(app: Flask) -> WebContext:
     ctx = WebContext(
         engine=engine,
         sessions=session_factory(engine),
-        core=RpcClient(
+        core=RpcClient.for_core(
             app.config["CORE_URL"], timeout_s=timeout, token=app.config.get("CORE_TOKEN", "")
         ),
         hardware=RpcClient(
-            app.config["HARDWARE_URL"], timeout_s=timeout, token=app.config["HARDWARE_TOKEN"]
+            app.config["HARDWARE_URL"],
+            timeout_s=timeout,
+            token=app.config["HARDWARE_TOKEN"],
+            ca_file=app.config.get("HARDWARE_CA_FILE") or "",
+            client_cert=app.config.get("HARDWARE_CLIENT_CERT") or "",
         ),
         log_key_file=Path(app.config["LOG_KEY_FILE"]),
         login_failures=FailureWindow(

@@ -147,15 +147,17 @@ def summaries(requests: list[Request]) -> list[dict[str, Any]]:
     """Progress of many requests in a fixed number of queries (lists show hundreds)."""
     session = db()
     ids = [r.id for r in requests]
-    counts: dict[int, int] = {}
+    counts: dict[int, int] = {}  # finished experiments (done or failed): the budget they use
+    failed: dict[int, int] = {}  # of which failed: chemistry failures, told to the optimizer
     if ids:
-        counts = dict(
-            session.execute(
-                select(Experiment.request_id, func.count())
-                .where(Experiment.request_id.in_(ids), Experiment.status.in_(FINISHED))
-                .group_by(Experiment.request_id)
-            ).all()
-        )
+        for request_id, status, n in session.execute(
+            select(Experiment.request_id, Experiment.status, func.count())
+            .where(Experiment.request_id.in_(ids), Experiment.status.in_(FINISHED))
+            .group_by(Experiment.request_id, Experiment.status)
+        ):
+            counts[request_id] = counts.get(request_id, 0) + int(n)
+            if status == ExperimentStatus.FAILED:
+                failed[request_id] = int(n)
     queued_seqs: list[int] = []
     if any(r.status == RequestStatus.QUEUED for r in requests):
         queued_seqs = list(
@@ -174,7 +176,10 @@ def summaries(requests: list[Request]) -> list[dict[str, Any]]:
             lab_mean.append(_mean_experiment_s(session, None))
         return lab_mean[0]
 
-    return [_summary(r, int(counts.get(r.id, 0)), queued_seqs, per_experiment_s) for r in requests]
+    return [
+        _summary(r, int(counts.get(r.id, 0)), queued_seqs, per_experiment_s, failed.get(r.id, 0))
+        for r in requests
+    ]
 
 
 def _position(request: Request, queued_seqs: list[int]) -> int | None:
@@ -191,6 +196,7 @@ def _summary(
     n_done: int,
     queued_seqs: list[int],
     per_experiment_s: Callable[[Request], float],
+    n_chemistry_failures: int = 0,
 ) -> dict[str, Any]:
     eta = None
     if request.status in (RequestStatus.QUEUED, RequestStatus.RUNNING, RequestStatus.PAUSED):
@@ -206,6 +212,11 @@ def _summary(
         "optimizer": request.optimizer,
         "budget": request.budget,
         "n_done": n_done,
+        # As the core's request.status: failures that count against the budget (the chemistry
+        # gave no usable result) and experiments the lab lost (a refused command, a lost lease),
+        # redone without counting.
+        "n_chemistry_failures": n_chemistry_failures,
+        "n_lab_failures": int(request.n_lab_failures or 0),
         "best_reward": _finite(request.best_reward),
         "best_params": request.best_params,
         "current_step": request.current_step,
@@ -236,6 +247,7 @@ def fingerprint(request: Request) -> str:
         request.current_step,
         request.cancel_requested,
         request.best_reward,
+        request.n_lab_failures,
         request.heartbeat_at if request.status == RequestStatus.PAUSED else None,
         count,
         last_id,
@@ -262,6 +274,7 @@ def experiment_rows(request: Request) -> list[dict[str, Any]]:
             "reward": _finite(e.reward),
             "loss": _finite(e.loss),
             "error": e.error,
+            "failure_kind": e.failure_kind,
             "lab_time_s": e.lab_time_s,
             "started_at": iso(e.started_at),
             "finished_at": iso(e.finished_at),

@@ -24,14 +24,23 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from cloud import rundata
+from cloud import rundata, stock
 from cloud.context import db, log_cipher, web
 from cloud.rpc_client import RpcFailure, RpcUnavailable
 from maosic.db.crypto import LogKeyError
-from maosic.db.models import Experiment, HardwareCommand, Reaction, Request, Spectrum, User
+from maosic.db.models import (
+    ACTIVE_STATUSES,
+    Experiment,
+    HardwareCommand,
+    Reaction,
+    Request,
+    Spectrum,
+    User,
+)
 
 bp = Blueprint("runs", __name__)
 
+ACTIVE = {s.value for s in ACTIVE_STATUSES}
 LIST_ARRAYS_OVER = 12  # audit payload lists longer than this are summarised, not printed
 
 
@@ -89,6 +98,24 @@ def live(request_id: int) -> Response:
     )
     reply.set_etag(etag)
     reply.headers["Cache-Control"] = "no-cache"  # the browser revalidates every poll
+    return reply
+
+
+@bp.route("/requests/<int:request_id>/stock.json")
+@login_required
+def stock_json(request_id: int) -> Response:
+    """Whether the lab's stock covers the rest of an active request (cloud.stock).
+
+    Apart from live.json: the stock changes without any database row changing (a refill, another
+    request drawing from it), so it cannot share live.json's 304s, and the page asks less often.
+    """
+    request = rundata.load_request(request_id)
+    run = rundata.summary(request)
+    if run["status"] not in ACTIVE:
+        return jsonify(active=False, known=False, warnings=[])
+    report = stock.stock_report(request, run["n_done"])
+    reply = jsonify(active=True, **report)
+    reply.headers["Cache-Control"] = "no-store"
     return reply
 
 

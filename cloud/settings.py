@@ -7,6 +7,10 @@ Keys read from ``app.config`` (all optional):
 ``CORE_URL``          the core's JSON-RPC handler (default ``core_url``)
 ``HARDWARE_URL``      the daemon's JSON-RPC endpoint (default ``hardware_url``)
 ``HARDWARE_TOKEN``    bearer token for the daemon (default ``hardware_token``)
+``HARDWARE_CA_FILE``  CA that signed the daemon's certificate, for an https:// daemon
+                      (default ``hardware_ca_file``; empty: the system's CAs)
+``HARDWARE_CLIENT_CERT`` PEM with the web site's client certificate and key, for a daemon
+                      started with ``--require-client-cert`` (default ``hardware_client_cert``)
 ``CORE_TOKEN``        this installation's token at the core's handler (default ``core_token``,
                       else ``instance/core.token``, created on first use)
 ``LOG_KEY_FILE``      Fernet key file of the audit log (default ``resolved_log_key_file``)
@@ -59,6 +63,8 @@ def layered_config(test_config: dict[str, Any] | None, settings: Settings | None
             "CORE_URL": settings.core_url,
             "HARDWARE_URL": settings.hardware_url,
             "HARDWARE_TOKEN": settings.hardware_token,
+            "HARDWARE_CA_FILE": settings.hardware_ca_file,
+            "HARDWARE_CLIENT_CERT": settings.hardware_client_cert,
             "LOG_KEY_FILE": str(settings.resolved_log_key_file),
             "SESSION_COOKIE_SECURE": settings.session_cookie_secure,
             "TRUSTED_PROXIES": settings.trusted_proxies,

@@ -36,9 +36,10 @@ from urllib.parse import urlsplit
 # Longest wait for a TLS 1.3 server's verdict on our client certificate after the handshake (s).
 VERDICT_WAIT_S = 1.0
 # A kept-alive connection idle this long (s) is reopened rather than reused: the daemon closes
-# idle connections after 120 s, and a call sent just as it does so would be "lost" although
-# it never ran. Half that leaves the close no chance to cross our request.
-IDLE_REOPEN_S = 60.0
+# idle connections after 120 s and the core after 60 s (maosic.wsgi_server.CHANNEL_TIMEOUT_S),
+# and a call sent just as a server does so would be "lost" although it never ran. Half the
+# shorter one leaves the close no chance to cross our request.
+IDLE_REOPEN_S = 30.0
 
 
 class LinkError(RuntimeError):
@@ -152,9 +153,7 @@ class HttpLink:
         sock = self._connected()
         extra = "".join(f"\r\n{name}: {value}" for name, value in (headers or {}).items())
         request = (
-            self._head
-            + f"{extra}\r\nContent-Length: {len(body)}\r\n\r\n".encode("latin-1")
-            + body
+            self._head + f"{extra}\r\nContent-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
         )
         try:
             sock.settimeout(self.timeout_s)

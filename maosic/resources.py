@@ -44,6 +44,20 @@ def check_resources(
     return described
 
 
+# Volumes come rounded to 12 digits from the compiler: stock is compared with a relative
+# margin, or 300 x 1/15 mL would not fit in 20 mL.
+ROUNDING_MARGIN = 1e-9
+ALWAYS_COVERED = 2**31  # a reagent an experiment does not draw: any stock covers any number
+
+
+def experiments_covered(stock_mL: float, per_experiment_mL: float) -> int:
+    """Whole experiments ``stock_mL`` covers at ``per_experiment_mL`` each: the one count the
+    submission check, the start of a campaign and the run page's low-stock warning share."""
+    if per_experiment_mL <= 0:
+        return ALWAYS_COVERED
+    return int(max(stock_mL, 0.0) / per_experiment_mL * (1 + ROUNDING_MARGIN))
+
+
 def check_fit(
     described: dict[str, Any], program: Program, config: ReactionConfig, budget: int
 ) -> None:
@@ -64,9 +78,7 @@ def check_fit(
         if have is None:
             raise ResourceProblem(f"the lab has no stock bottle of {reagent!r}")
         need = volume * budget
-        # Volumes come rounded to 12 digits from the compiler: compare with a relative margin,
-        # or 300 x 1/15 mL would not fit in 20 mL.
-        fits = int(have / volume * (1 + 1e-9))
+        fits = experiments_covered(have, volume)
         if budget > fits:
             raise ResourceProblem(
                 f"{reagent}: {budget} experiments need about {need:.1f} mL but the stock holds "

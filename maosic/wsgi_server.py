@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 # raised open-file limit.
 CONNECTION_LIMIT = 2000
 # Close a connection idle this long (s). Twice the 30 s after which the web site's client of the
-# core (cloud.rpc_client.IDLE_REOPEN_S) stops reusing a connection, so the core never closes
+# core (maosic.http_link.IDLE_REOPEN_S) stops reusing a connection, so the core never closes
 # one that client is about to send on; an attacker's silent connection is gone within ~65 s.
 CHANNEL_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 30.0  # a request must arrive whole within this (s) of its first byte

@@ -36,6 +36,7 @@ FLAG_FIELDS: dict[str, str] = {
     "timeout": "timeout_s",
     "retries": "retries",
     "history_file": "history_file",
+    "lease_file": "lease_file",
 }
 
 
@@ -62,6 +63,9 @@ def build_parser() -> Parser:
     conn.add_argument("--timeout", metavar="S", help="longest wait for one answer, s (600)")
     conn.add_argument("--retries", metavar="N", help="extra connection attempts (2)")
     conn.add_argument("--history-file", metavar="FILE", help="shell history (~/.maosic_history)")
+    conn.add_argument(
+        "--lease-file", metavar="FILE", help="leases held between commands (~/.config/maosic/)"
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     # The shell is a CLI-only command: inside the shell it would nest.
     add_commands(parser, extra={"shell": "interactive shell with completion and history"})

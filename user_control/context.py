@@ -6,10 +6,14 @@ import getpass
 import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
+from hardware_interface.errors import LEASE_HELD, LEASE_LOST
+from hardware_interface.lease import OPEN_METHODS
+from user_control import lease_state
 from user_control.endpoint import Endpoint
-from user_control.errors import UsageError
+from user_control.errors import Refused, UsageError
 from user_control.settings import ClientSettings
 
 
@@ -36,7 +40,53 @@ class Context:
         return self._endpoints[which]
 
     def hardware(self, method: str, timeout_s: float | None = None, **params: Any) -> Any:
-        return self.endpoint("hardware").call(method, timeout_s=timeout_s, **params)
+        """Call the daemon. A call that moves the lab carries the lease saved by `lease take`
+        for this daemon, renewed first for its TTL (a manual hold lasts that long after the
+        last command); without one it runs only while nobody holds the lab."""
+        endpoint = self.endpoint("hardware")
+        held = None if method in OPEN_METHODS else self.saved_lease()
+        try:
+            if held is not None:
+                try:
+                    renewed = endpoint.call("lease.renew", epoch=held.epoch, ttl_s=held.ttl_s)
+                except Refused as exc:
+                    raise Refused(f"{method} not sent: {exc.message}", exc.code, exc.data) from None
+                self._check_renewed(held, renewed, method)
+                endpoint.lease_epoch = held.epoch
+            return endpoint.call(method, timeout_s=timeout_s, **params)
+        except Refused as exc:
+            raise self.lease_refusal(exc) from None
+        finally:
+            endpoint.lease_epoch = None
+
+    def _check_renewed(
+        self, held: lease_state.SavedLease, renewed: dict[str, Any], method: str
+    ) -> None:
+        """The lease renewed under the saved epoch must be the saved one: the same URL may now
+        reach another lab (whose epochs count anew) or that epoch be someone else's."""
+        lab_uid = renewed.get("lab_uid")
+        if renewed.get("holder") == held.holder and (not held.lab_uid or lab_uid == held.lab_uid):
+            return
+        raise Refused(  # as a lost lease: hardware() forgets it and says what to do
+            f"{method} not sent: lease epoch {held.epoch} is held by {renewed.get('holder')} "
+            f"(lab {lab_uid}), not by your saved lease of lab {held.lab_uid}",
+            LEASE_LOST,
+        )
+
+    def saved_lease(self) -> lease_state.SavedLease | None:
+        """The lease `lease take` saved for this daemon, if any."""
+        return lease_state.load(Path(self.settings.lease_file), self.settings.hardware_url)
+
+    def lease_refusal(self, exc: Refused) -> Refused:
+        """``exc`` with what to do when it is about the lease; a lost lease is forgotten."""
+        if exc.code == LEASE_LOST:
+            lease_state.drop(Path(self.settings.lease_file), self.settings.hardware_url)
+            hint = "the saved lease is forgotten; see `lease`, and `lease take` to take it again"
+        elif exc.code == LEASE_HELD:
+            hint = "take the lab with `lease take` (`lease take --take` pre-empts the holder)"
+        else:
+            return exc
+        return Refused(f"{exc.message}; {hint}", exc.code, exc.data)
 
     def core(self, method: str, **params: Any) -> Any:
         return self.endpoint("core").call(method, **params)

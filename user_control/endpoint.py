@@ -128,6 +128,15 @@ class Endpoint:
             headers=headers,
         )
 
+    @property
+    def lease_epoch(self) -> int | None:
+        """The lab lease's epoch sent with every call (X-MAOSIC-Lease) while set."""
+        return self._client.lease_epoch
+
+    @lease_epoch.setter
+    def lease_epoch(self, epoch: int | None) -> None:
+        self._client.lease_epoch = epoch
+
     def close(self) -> None:
         self._client.close()
 
@@ -137,7 +146,7 @@ class Endpoint:
         try:
             return self._client.call(method, **params)
         except HardwareError as exc:  # a refused token too: "not authorised" and what to set
-            raise Refused(describe_refusal(self.label, exc)) from None
+            raise Refused(describe_refusal(self.label, exc), exc.code, exc.data) from None
         except LinkConfigError as exc:
             # The TLS handshake was refused (either way) or could not be set up: nothing ran.
             raise Unreachable(str(exc)) from None

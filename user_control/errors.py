@@ -37,9 +37,14 @@ class UsageError(CliError):
 
 
 class Refused(CliError):
-    """The daemon or the core answered with a JSON-RPC error."""
+    """The daemon or the core answered with a JSON-RPC error (``code``, ``data`` as sent)."""
 
     exit_status = EXIT_REFUSED
+
+    def __init__(self, message: str, code: int | None = None, data: object = None) -> None:
+        super().__init__(message)
+        self.code = code  # lets a caller react to one refusal (e.g. a lease taken over)
+        self.data = data
 
 
 class Unreachable(CliError):

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
-from user_control import manual, requests_cli
+from user_control import lease_cli, manual, requests_cli
 from user_control.context import Context
 from user_control.errors import UsageError
 
@@ -151,6 +151,21 @@ def _wait(p: argparse.ArgumentParser) -> None:
     p.add_argument("seconds", type=positive, help="time on the lab's clock, s")
 
 
+def _lease(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("status", help="who holds the lab, its epoch and time left (default)")
+    take = actions.add_parser("take", help="take the lab; later commands carry the lease")
+    take.add_argument("--take", action="store_true", help="pre-empt the holder (a campaign)")
+    take.add_argument(
+        "--ttl",
+        type=positive,
+        default=lease_cli.DEFAULT_TTL_S,
+        help="hold lasts this long after each command, s (600)",
+    )
+    take.add_argument("--holder", help="holder name (operator:USER)")
+    actions.add_parser("release", help="give the lab back")
+
+
 def _submit(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "config_file", nargs="?", metavar="CONFIG.json", help="reaction configuration (JSON)"
@@ -207,6 +222,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "valve": ("open or close a valve", _valve, manual.cmd_valve),
     "reagent": ("stock bottles: show them, or book a refill", _reagent, manual.cmd_reagent),
     "wait": ("wait on the lab's clock", _wait, manual.cmd_wait),
+    "lease": ("see, take or give back the lab's lease", _lease, lease_cli.cmd_lease),
     "stop": ("EMERGENCY STOP: all pumps stop, heater off", _nothing, manual.cmd_stop),
     "reset": ("clear latched faults after a stop", _nothing, manual.cmd_reset),
     "submit": ("submit a synthesis request to the core", _submit, requests_cli.cmd_submit),

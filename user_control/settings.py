@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from maosic.config import CORE_TOKEN_FILE, PROJECT_ROOT
 from user_control.errors import UsageError
+from user_control.lease_state import default_lease_path
 
 ENV_PREFIX = "MAOSIC_"
 CONFIG_ENV = "MAOSIC_CLIENT_CONFIG"
@@ -63,6 +64,9 @@ class ClientSettings:
     timeout_s: float = 600.0  # longest wait for one answer (heater settling may need more)
     retries: int = 2  # extra connection attempts before "unreachable"
     history_file: str = "~/.maosic_history"  # the interactive shell's command history
+    # Where the lab leases taken with `lease take` are kept between commands (0600 JSON);
+    # empty: $XDG_CONFIG_HOME/maosic/leases.json (see user_control.lease_state).
+    lease_file: str = ""
 
     def endpoint(self, which: str) -> dict[str, str]:
         """URL, token, CA file and client certificate of ``which`` ("hardware" or "core")."""
@@ -194,6 +198,9 @@ def load_client_settings(
             raise UsageError(f"unknown setting {key!r}")
         option = _OPTIONS.get(key, "--" + key.replace("_", "-"))
         setattr(settings, key, _coerce(key, raw, f"option {option}"))
+    if not settings.lease_file:
+        settings.lease_file = str(default_lease_path(env))
+    settings.lease_file = str(Path(settings.lease_file).expanduser())
     if not settings.core_token and _is_loopback(settings.core_url):
         settings.core_token = _installation_token(env)
     return settings

@@ -92,6 +92,12 @@ def _complete_submit(shell: MaosicShell, words: list[str]) -> list[str]:
     return options + ["--watch", "--interval", *shell.files("*.json")]
 
 
+def _complete_lease(shell: MaosicShell, words: list[str]) -> list[str]:
+    if len(words) == 1:
+        return ["status", "take", "release"]
+    return ["--take", "--ttl", "--holder"] if words[1] == "take" else []
+
+
 def _complete_help(shell: MaosicShell, words: list[str]) -> list[str]:
     return list(COMMANDS) if len(words) == 1 else []
 
@@ -104,6 +110,7 @@ COMPLETERS: dict[str, Completer] = {
     "valve": _complete_valve,
     "status": _complete_status,
     "submit": _complete_submit,
+    "lease": _complete_lease,
     "help": _complete_help,
 }
 

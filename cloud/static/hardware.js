@@ -13,10 +13,71 @@
     return tr;
   }
 
+  // -- the lab's lease -----------------------------------------------------------------------
+  const LEASE_HELD = -32008, LEASE_LOST = -32009;
+  let lease = null, leaseUntil = 0; // leaseUntil: Date.now() when the shown lease expires
+
+  function show(id, on) { $(id).classList.toggle("hidden", !on); }
+
+  function leaseLeft() {
+    if (!lease || !lease.holder) { $("lease-left").textContent = "–"; return; }
+    const s = Math.max(0, Math.round((leaseUntil - Date.now()) / 1000));
+    $("lease-left").textContent = s >= 120 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+  }
+
+  function renderLease(l, error) {
+    lease = l;
+    if (!l) {
+      $("lease-holder").textContent = "unknown"; $("lease-whose").textContent = error || "";
+      $("lease-epoch").textContent = "–"; leaseLeft();
+      for (const id of ["lease-take", "lease-preempt", "lease-release"]) show(id, false);
+      return;
+    }
+    leaseUntil = Date.now() + 1000 * Number(l.expires_in_s || 0);
+    $("lease-holder").textContent = l.holder || "nobody (free)";
+    $("lease-holder").className = l.mine ? "good" : (l.holder ? "bad" : "");
+    const elsewhere = !l.mine && l.holder === l.me; // your name, from another browser or terminal
+    $("lease-whose").textContent = l.mine ? "you" : elsewhere ? "you, in another session" :
+      (l.holder ? (l.holder_is_operator ? "another operator" : "a campaign") : "");
+    $("lease-epoch").textContent = l.epoch;
+    leaseLeft();
+    show("lease-take", !l.holder);
+    show("lease-preempt", Boolean(l.holder) && !l.mine);
+    $("lease-preempt").textContent = elsewhere ? "Take the lab here" :
+      l.holder_is_operator ? `Take the lab from ${l.holder}` : "Pause the campaign and take the lab";
+    show("lease-release", l.mine);
+  }
+
+  async function leaseAction(action) {
+    if (action === "take_over") {
+      const who = lease && lease.holder ? lease.holder : "the current holder";
+      const what = lease && lease.holder_is_operator ? `Take the lab from ${who}? Their next command is refused.` :
+        `Pause the campaign (${who}) and take the lab? Its experiment in progress is redone later, not counted.`;
+      if (!window.confirm(what)) return;
+    }
+    const reply = await fetch(root.dataset.leaseUrl, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+      body: JSON.stringify({ action }),
+    });
+    const data = await reply.json();
+    const recovered = data.recovered || [];
+    $("lease-recovered").replaceChildren(...recovered.map((t) => { const li = document.createElement("li"); li.textContent = t; return li; }));
+    show("lease-recovery", recovered.length > 0);
+    let line;
+    if (!data.ok) line = `✗ ${action === "release" ? "give back" : "take"}: ${data.error}`;
+    else if (action === "release") line = data.lease && data.lease.released ? "✓ lab given back" : "✓ lab no longer yours (it had been taken over)";
+    else line = `✓ you hold the lab (epoch ${data.lease.epoch})${data.took_over ? `, taken from ${data.took_over}` : ""}`;
+    $("lease-message").textContent = line;
+    log.textContent = `${new Date().toLocaleTimeString()}  ${line}\n` + log.textContent;
+    refresh();
+  }
+
   function render(d) {
     $("reachable").textContent = d.reachable ? "reachable" : "unreachable";
     $("reachable").className = d.reachable ? "good" : "bad";
     $("daemon-url").textContent = d.url || "";
+    renderLease(d.reachable ? d.lease : null, d.reachable ? d.lease_error : "daemon unreachable");
     if (!d.reachable) { $("faults").textContent = d.error || ""; return; }
     const lab = d.lab || "";
     $("lab-name").textContent = d.simulated && !/simulated/i.test(lab) ? `${lab} (simulated)` : lab;
@@ -54,6 +115,7 @@
     });
     const data = await reply.json();
     const line = data.ok ? `✓ ${method} → ${JSON.stringify(data.result)}` : `✗ ${method}: ${data.error}`;
+    if (data.code === LEASE_HELD || data.code === LEASE_LOST) $("lease-message").textContent = `${method} refused: ${data.error}`;
     log.textContent = `${new Date().toLocaleTimeString()}  ${line}\n` + log.textContent;
     refresh();
   }
@@ -76,6 +138,10 @@
     }
   }
   $("estop").addEventListener("click", () => send("system.stop", {}));
+  $("lease-take").addEventListener("click", () => leaseAction("take"));
+  $("lease-preempt").addEventListener("click", () => leaseAction("take_over"));
+  $("lease-release").addEventListener("click", () => leaseAction("release"));
+  window.setInterval(leaseLeft, 1000);
   refresh();
   window.setInterval(refresh, 3000);
 })();

@@ -33,6 +33,7 @@
   function renderSummary(run) {
     const st = $("status"); st.replaceChildren(badge(run.status));
     text("n-done", run.n_done); text("budget", run.budget);
+    text("n-chem-failures", run.n_chemistry_failures); text("n-lab-failures", run.n_lab_failures);
     $("progress-bar").style.width = `${Math.min(100, (100 * run.n_done) / Math.max(1, run.budget))}%`;
     text("best-reward", run.best_reward === null ? "–" : Number(run.best_reward.toPrecision(4)));
     text("best-params", fmtParams(run.best_params));
@@ -44,13 +45,20 @@
     $("cancel").disabled = !ACTIVE.has(run.status) || run.cancel_requested;
   }
 
+  // Why an experiment failed: the lab's losses and cut-off runs are redone, not counted.
+  const KINDS = { lab: "lost to the lab, redone", "cut off": "cut off, redone" };
+  function note(e) {
+    const kind = KINDS[e.failure_kind];
+    return kind ? `${kind}: ${e.error || ""}` : (e.error || "");
+  }
+
   function renderTable(experiments) {
     const body = $("experiments").tBodies[0];
     const rows = experiments.slice().reverse().map((e) => {
       const tr = document.createElement("tr");
       const a = document.createElement("a"); a.href = expUrl + e.number; a.textContent = e.number;
       const cells = [a, fmtParams(e.params), badge(e.status),
-        e.reward === null ? "–" : String(Number(e.reward.toPrecision(4))), e.error || ""];
+        e.reward === null ? "–" : String(Number(e.reward.toPrecision(4))), note(e)];
       for (const c of cells) {
         const td = document.createElement("td");
         if (typeof c === "string") td.textContent = c; else td.appendChild(c);
@@ -113,6 +121,37 @@
     timer = window.setTimeout(poll, delay);
   }
 
+  // -- stock: will the lab's bottles last the rest of the request? ------------------------------
+  const stockUrl = root.dataset.stockUrl;
+  const STOCK_POLL_MS = Math.max(5000, 4 * pollMs); // the stock changes slowly; many pages ask
+  function mL(v) { return `${Number(v).toFixed(2)} mL`; }
+
+  function renderStock(s) {
+    const box = $("stock-warning");
+    const warnings = s.warnings || [];
+    box.classList.toggle("hidden", warnings.length === 0);
+    box.replaceChildren(...warnings.map((w) => {
+      const p = document.createElement("div");
+      p.className = "stock-shortfall";
+      p.textContent = `Low stock: ${w.reagent} holds ${mL(w.stock_mL)}, enough for ${w.covers} more ` +
+        `experiment${w.covers === 1 ? "" : "s"}; the ${w.remaining} remaining need about ${mL(w.needed_mL)}. ` +
+        "Ask an operator to refill it.";
+      return p;
+    }));
+    text("stock-note", s.active && !s.known ? "lab stock unknown" : "");
+  }
+
+  async function pollStock() {
+    let active = !last || ACTIVE.has(last.run.status);
+    try {
+      const reply = await fetch(stockUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (reply.ok) { const s = await reply.json(); renderStock(s); active = active && s.active; }
+    } catch (err) {
+      // quiet: the run page's own poll reports connection problems
+    }
+    if (active) window.setTimeout(pollStock, STOCK_POLL_MS);
+  }
+
   for (const id of ["pair-x", "pair-y"]) {
     const sel = $(id);
     if (sel) sel.addEventListener("change", () => { if (last) renderMap(last); });
@@ -124,4 +163,5 @@
     if (!document.hidden) { window.clearTimeout(timer); poll(); }
   });
   poll();
+  pollStock();
 })();

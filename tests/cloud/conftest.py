@@ -76,3 +76,34 @@ def login(client: FlaskClient, username: str, password: str | None = None):
     return client.post(
         "/login", data={"username": username, "password": password or f"{username}-password"}
     )
+
+
+@pytest.fixture
+def sim_daemon():
+    """A real daemon on the simulated lab (with its lease), on a free loopback port."""
+    from hardware_interface.server import start_daemon
+
+    handle = start_daemon(sim=True, port=0, seed=0, speed=0.0, watchdog_s=0)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def lab_app(db_url, web_sessions, fake_core, log_key, sim_daemon) -> Iterator[Flask]:
+    """The web app whose hardware link is the real simulated daemon (the core stays fake)."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "lab-secret",
+            "WTF_CSRF_ENABLED": False,
+            "CORE_URL": "http://127.0.0.1:9/",
+            "CORE_TOKEN": "test-installation-token",
+            "HARDWARE_URL": sim_daemon.url,
+            "LOG_KEY_FILE": str(log_key),
+            "RPC_TIMEOUT_S": 10.0,
+        }
+    )
+    app.extensions["maosic_web"].core = fake_core
+    yield app
+    app.extensions["maosic_web"].engine.dispose()

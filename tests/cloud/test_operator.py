@@ -20,9 +20,11 @@ class FakeDaemon:
     def __init__(self, down: bool = False):
         self.down = down
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.epochs: list[int | None] = []  # the lease epoch each call carried
 
-    def call(self, method: str, **params: Any) -> Any:
+    def call(self, method: str, *, lease_epoch: int | None = None, **params: Any) -> Any:
         self.calls.append((method, params))
+        self.epochs.append(lease_epoch)
         if self.down:
             raise RpcUnavailable("connection refused")
         replies = {
@@ -42,6 +44,7 @@ class FakeDaemon:
             },
             "heater.status": {"temperature_C": 25.0, "setpoint_C": None, "stable": False},
             "pump.status": {"pump": "SP1", "volume_mL": 0.1, "capacity_mL": 0.5, "state": "ok"},
+            "lease.status": {"holder": None, "epoch": 0, "expires_in_s": 0.0, "lab_uid": "u"},
         }
         if method == "heater.set" and params["setpoint_C"] > 250:
             raise RpcFailure(-32001, "setpoint above 200 °C", {"module": "H1"})
@@ -84,7 +87,10 @@ def test_manual_command_is_sent_and_audited(client, daemon, web_sessions, log_ke
     with web_sessions() as session:
         row = session.scalars(select(HardwareCommand)).one()
         assert row.method == "heater.set" and row.request_id is None
+        # Who sent it; no lease taken, so none carried (the lab was free).
+        assert row.actor == "operator:operator" and row.lease_epoch is None
         assert LogCipher.from_file(log_key).decrypt_json(row.params_enc)["setpoint_C"] == 110.0
+    assert daemon.epochs[-1] is None
 
 
 def test_daemon_error_is_reported(client, daemon):

@@ -19,6 +19,7 @@ RUN_ROUTES = [
     "/requests/{id}/experiments.csv",
     "/requests/{id}/spectra.csv",
     "/requests/{id}/data.json",
+    "/requests/{id}/stock.json",
 ]
 
 
