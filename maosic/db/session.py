@@ -65,6 +65,8 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         raise DatabaseError(f"no driver for database URL {_redact(url)}: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine, "connect", _mysql_session)
     try:
         with engine.connect():
             pass
@@ -75,6 +77,26 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             "and that MAOSIC_DATABASE_URL names the right host, port, user and database."
         ) from exc
     return engine
+
+
+# A process frozen (SIGSTOP, a suspended VM) inside a write transaction keeps its row locks for
+# as long as it is frozen: the request row it fenced stays locked and no other core can take the
+# request over. MariaDB ends such a transaction after this many idle seconds (the frozen core's
+# commit then fails and its retry finds the claim gone). No transaction of ours idles even a
+# second; MySQL has no such variable, and there the setting is left out.
+IDLE_WRITE_TRANSACTION_TIMEOUT_S = 15
+
+
+def _mysql_session(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(
+            f"SET SESSION idle_write_transaction_timeout = {IDLE_WRITE_TRANSACTION_TIMEOUT_S}"
+        )
+    except Exception as exc:  # noqa: BLE001 - unknown variable on MySQL: nothing to set
+        log.debug("idle_write_transaction_timeout not set: %s", exc)
+    finally:
+        cursor.close()
 
 
 # The database holds users' password hashes and the lab's logs: owner-only, like the key files.

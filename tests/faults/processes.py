@@ -136,4 +136,3 @@ def core_process(
         "queue.list",
         tmp / f"{name}.log",
     )
-

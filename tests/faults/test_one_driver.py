@@ -5,6 +5,7 @@ under scripts/test.sh (the ``db_url`` fixture runs each test on SQLite and on Ma
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 
 import requests
@@ -105,6 +106,31 @@ def _wait(predicate, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _freeze_outside_a_sqlite_write(core, db_url: str) -> None:
+    """SIGSTOP ``core``; on SQLite, at a moment it holds no write lock.
+
+    A process frozen inside a SQLite write transaction keeps the whole file locked for as long
+    as it is frozen, and nothing can end that (there is no server): a limit of SQLite, which is
+    why several cores need MySQL/MariaDB. On MariaDB the core may be frozen anywhere."""
+    core.freeze()
+    if not db_url.startswith("sqlite"):
+        return
+    path = db_url.removeprefix("sqlite:///")
+    for _ in range(200):
+        probe = sqlite3.connect(path, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            core.thaw()
+            time.sleep(0.02)
+            core.freeze()
+        finally:
+            probe.close()
+    raise AssertionError("the core always held the SQLite write lock")
+
+
 def _claim(sessions, request_id: int) -> tuple[str | None, int | None]:
     with sessions() as session:
         row = session.execute(
@@ -122,12 +148,14 @@ def test_a_frozen_core_past_its_lease_is_fenced_out(db_url, sessions, tmp_path):
     try:
         rid = rpc(first.url, "request.submit", config=cspbbr3_config(), budget=budget, seed=3)["id"]
         _wait(lambda: rpc(first.url, "request.status", id=rid)["n_done"] >= 3, 120, "3 done")
-        first.freeze()
+        _freeze_outside_a_sqlite_write(first, db_url)
         frozen_at = time.monotonic()
         worker_a, epoch_a = _claim(sessions, rid)
         second.start()
         # the other core takes over once the lease expired (2 s), not after the 60 s heartbeat
-        _wait(lambda: _claim(sessions, rid)[0] != worker_a, 30, "the takeover")
+        # (on MariaDB, a core frozen inside a write transaction holds its row locks until the
+        # server ends that transaction, 15 s: maosic.db.session)
+        _wait(lambda: _claim(sessions, rid)[0] != worker_a, 45, "the takeover")
         takeover_s = time.monotonic() - frozen_at
         worker_b, epoch_b = _claim(sessions, rid)
         assert epoch_b is not None and epoch_a is not None and epoch_b > epoch_a
@@ -144,8 +172,8 @@ def test_a_frozen_core_past_its_lease_is_fenced_out(db_url, sessions, tmp_path):
         first.stop()
         second.stop()
         daemon.stop()
-    # taken over soon after the 2 s lease ended, long before the 60 s heartbeat would have
-    assert takeover_s < 20.0, takeover_s
+    # taken over soon after the 2 s lease ended, before the 60 s heartbeat would have
+    assert takeover_s < 40.0, takeover_s
     # ... and not before it ended: the daemon granted the new holder a free lab, took nothing
     daemon_log = (tmp_path / "daemon.log").read_text(encoding="utf-8", errors="replace")
     granted = r'lease\.acquire \{"holder": "([^"]+)".*"took_over": (\S+?)[,}]'
@@ -238,3 +266,46 @@ def test_a_core_killed_after_a_fill_recovers_the_lab_and_loses_nothing(db_url, s
     assert daemon_log.count("recovery for") >= 2, daemon_log[-3000:]
     # taken back at once by the same core (its stable name), not after the lease's 30 s
     assert all(seconds < 25 for seconds in restarts), restarts
+
+
+def test_an_operator_pauses_a_campaign_takes_the_lab_and_gives_it_back(db_url, sessions, tmp_path):
+    """The deliberate way in: the operator pre-empts the campaign (take), pumps by hand, gives
+    the lab back; the campaign pauses without counting anything and finishes its budget."""
+    from tests.conftest import start_stack
+
+    budget = 15
+    stack = start_stack(
+        db_url, tmp_path / "instance", settings_env={"MAOSIC_PAUSED_RETRY_S": "0.2"}
+    )
+    url = stack.core.url
+    try:
+        rid = rpc(url, "request.submit", config=cspbbr3_config(), budget=budget, seed=4)["id"]
+        _wait(lambda: rpc(url, "request.status", id=rid)["n_done"] >= 2, 60, "2 done")
+        operator = HardwareClient(stack.hardware_url, retries=0)
+        grant = operator.call("lease.acquire", holder="operator:olga", ttl_s=60, take=True)
+        assert grant["took_over"] and grant["took_over"].startswith("default@")
+        operator.lease_epoch = grant["epoch"]
+        paused = wait_for(url, rid, {"paused"}, 30)
+        assert "operator:olga" in paused["failure_reason"], paused
+        held = paused["n_done"]
+        # by hand, while the campaign waits: the operator's calls run, nobody else's
+        operator.call("pump.fill", pump="SP3", reagent="ODE", volume_mL=0.1)
+        time.sleep(1.0)
+        assert rpc(url, "request.status", id=rid)["status"] == "paused"
+        assert rpc(url, "request.status", id=rid)["n_done"] == held
+        operator.call("lease.release", epoch=grant["epoch"])
+        final = wait_for(url, rid, {"done", "failed"}, 120)
+    finally:
+        stack.core.stop()
+        stack.daemon.stop()
+    assert final["status"] == "done", final
+    rows = _rows(sessions, rid)
+    counted = _counted(rows)
+    assert len(counted) == budget == final["n_done"]
+    points = [tuple(sorted(e.params.items())) for e in counted]
+    assert len(set(points)) == len(points)
+    # the experiment the operator interrupted (if one was) is a lab failure, redone as it was
+    for lost in (e for e in rows if e.status == ExperimentStatus.ABORTED):
+        assert lost.failure_kind == "lab" and "operator:olga" in lost.error
+        assert next(e for e in rows if e.number > lost.number).params == lost.params
+    assert final["n_lab_failures"] == sum(e.status == ExperimentStatus.ABORTED for e in rows)
