@@ -85,9 +85,7 @@ class Worker:
         except LeaseRefused as exc:
             log.debug("worker %s waits for the lab: %s", self.name, exc)
             lease.client.close()
-            # Nothing to do until the holder is done: look again later, not in a tight loop.
-            self._stop.wait(min(max(exc.expires_in_s or 1.0, self.poll_s), 2.0))
-            return False
+            return False  # looked at again after poll_s, when the holder may be done
         except (HardwareError, HardwareUnreachable, HardwareLost) as exc:
             # The daemon is away or its recovery could not run (a module in fault): claim
             # without a lease; the campaign finds the same problem and pauses the request
@@ -189,15 +187,14 @@ class Worker:
     def serve_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once()
+                self.run_once()
             except OperationalError as exc:
                 log.warning("database unavailable (%s); retrying", exc.orig)
-                busy = False
             except Exception:  # a bug must not kill the lab's only worker silently
                 log.exception("worker %s: unexpected error", self.name)
-                busy = False
-            if not busy:
-                self._stop.wait(self.poll_s)
+            # After a request, too: the lease was just given back, and a core waiting for the
+            # lab gets its turn at the next request instead of this one taking it again at once.
+            self._stop.wait(self.poll_s)
 
     def start(self) -> None:
         self._thread = threading.Thread(

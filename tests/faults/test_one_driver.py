@@ -92,6 +92,8 @@ def test_two_cores_share_one_lab_without_interference(db_url, sessions, tmp_path
         first_experiment.append(rows[0].id)
         # every call was sent under one lease, and no two requests shared one
         assert len(epochs[rid]) == 1 and None not in epochs[rid], epochs[rid]
+    # both cores drove the lab, in turns (a worker pauses poll_s after a request)
+    assert len({requests_[rid].worker for rid in ids}) == 2
     all_epochs = [next(iter(e)) for e in epochs.values()]
     assert len(set(all_epochs)) == N_REQUESTS
     # FIFO: the requests started in the order they were accepted
