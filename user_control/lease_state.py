@@ -3,7 +3,7 @@
 Every ``python -m user_control ...`` is a new process, so the epoch ``lease take`` was granted
 must be written down for the next command to carry it. It is kept in one JSON file per user
 (setting ``lease_file``, default ``$XDG_CONFIG_HOME/maosic/leases.json``), readable by that user
-only (0600: an epoch lets its bearer drive the lab), keyed by the daemon's URL so that leases of
+only (0600, like the other files of a user's settings), keyed by the daemon's URL so that leases of
 several labs do not mix::
 
     {"https://lab-pc:8888/": {"epoch": 12, "holder": "operator:alice", "ttl_s": 600.0,
