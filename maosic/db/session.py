@@ -91,7 +91,7 @@ def _mysql_session(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute(
-            f"SET SESSION idle_write_transaction_timeout = {IDLE_WRITE_TRANSACTION_TIMEOUT_S}"
+            "SET SESSION idle_write_transaction_timeout = %s", (IDLE_WRITE_TRANSACTION_TIMEOUT_S,)
         )
     except Exception as exc:  # noqa: BLE001 - unknown variable on MySQL: nothing to set
         log.debug("idle_write_transaction_timeout not set: %s", exc)
