@@ -160,6 +160,10 @@ class Campaign:
         self._client = ctx.client_factory(self._calls.append)
         self._step_written = 0.0
         self._watch = Stopwatch()
+        self._initialised = False  # the configuration's init list has run in this run
+        # The best earlier experiment of the same reaction (reward, request id, number), when
+        # the optimizer was preloaded with that history.
+        self._history_best: tuple[float, int, int] | None = None
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -195,6 +199,10 @@ class Campaign:
             return self._pause(f"the hardware daemon does not answer: {exc}")
         goal = target.get("goal")
         patience = target.get("patience")
+        if goal is not None and self._history_best is not None:
+            reward, request_id, number = self._history_best
+            if reward >= float(goal):
+                return self._finish_from_history(reward, request_id, number, float(goal))
         ran = 0
         watch = self._watch
         redo: dict[str, float] | None = None  # a point the lab lost, to be run again
@@ -214,7 +222,7 @@ class Campaign:
             with watch.phase("begin"):
                 number, experiment_id = self._begin_experiment(point)
             try:
-                result = self._execute(program, point, target)
+                result = self._execute(program, point, target, include_init=not self._initialised)
             except CampaignPaused as exc:
                 self._abort_experiment(experiment_id, str(exc), lab_failure=True)
                 return self._pause(str(exc), ran)
@@ -244,6 +252,7 @@ class Campaign:
                 self._abort_experiment(experiment_id, str(exc))  # aborted: not counted
                 return self._fail_link(str(exc), ran)
             redo, in_a_row = None, 0
+            self._initialised = True
             self._store(number, experiment_id, point, result, optimizer)
             ran += 1
             if self.ctx.on_timing is not None:
@@ -307,7 +316,13 @@ class Campaign:
         """LOAD_REACTION_HISTORY: finished experiments of the same reaction in earlier requests."""
         with self.ctx.sessions() as session:
             rows = session.execute(
-                select(Experiment.params, Experiment.loss)
+                select(
+                    Experiment.params,
+                    Experiment.loss,
+                    Experiment.reward,
+                    Experiment.request_id,
+                    Experiment.number,
+                )
                 .join(Request, Experiment.request_id == Request.id)
                 .where(
                     Request.reaction_id == reaction_id,
@@ -319,7 +334,11 @@ class Campaign:
             ).all()
         seen: set[tuple] = set()
         points, losses = [], []
-        for params, loss in rows:
+        for params, loss, reward, request_id, number in rows:
+            if reward is not None and (
+                self._history_best is None or reward > self._history_best[0]
+            ):
+                self._history_best = (float(reward), int(request_id), int(number))
             key = tuple(sorted(params.items()))
             if key not in seen:  # two requests may have measured the same point
                 seen.add(key)
@@ -394,7 +413,13 @@ class Campaign:
 
         return self._with_retries(write)
 
-    def _execute(self, program: Program, point: dict[str, float], target: dict[str, Any]) -> dict:
+    def _execute(
+        self,
+        program: Program,
+        point: dict[str, float],
+        target: dict[str, Any],
+        include_init: bool = False,
+    ) -> dict:
         """Run the compiled program; return spectra and reward, or the failure reason."""
         self._calls.clear()
         clock_start = None
@@ -402,7 +427,10 @@ class Campaign:
         watch = self._watch
         try:
             with watch.phase("compile"):
-                plan = program.plan(point)
+                # The configuration's init list runs before the first experiment of each run:
+                # once per request, and again after a restart or a pause (whose new lease may
+                # have recovered the lab), visibly in that experiment's audit log.
+                plan = program.plan(point, include_init=include_init)
                 # The lab clock is read before the first and after the last step, in the same
                 # round trips as those steps (a status read may follow any call; see batching).
                 clock = {"method": "system.status", "params": {}}
@@ -591,6 +619,27 @@ class Campaign:
         self._with_retries(write)
         log.info("request %s %s: %s", self.request_id, status.value, reason)
         return Outcome(status, reason, ran)
+
+    def _finish_from_history(
+        self, reward: float, request_id: int, number: int, goal: float
+    ) -> Outcome:
+        """OPTIMAL before the first experiment: an earlier request of the same reaction already
+        measured a point that meets the goal; it becomes this request's best, linked by name."""
+
+        def write(session: Session) -> None:
+            params = session.scalar(
+                select(Experiment.params).where(
+                    Experiment.request_id == request_id, Experiment.number == number
+                )
+            )
+            self._update_request(session, best_reward=reward, best_params=params)
+
+        self._with_retries(write)
+        return self._finish(
+            RequestStatus.DONE,
+            f"target already reached by experiment {number} of request {request_id}: reward "
+            f"{reward:.4g} >= goal {goal:g}; no new experiment was run",
+        )
 
     def _fail_link(self, reason: str, ran: int = 0) -> Outcome:
         """Fail the request over a misconfigured link, loudly: every request will fail alike
