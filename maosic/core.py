@@ -15,7 +15,7 @@ from maosic.rpc import make_wsgi_app, method_table
 from maosic.rpc_auth import Authenticator
 from maosic.service import CoreService
 from maosic.worker import Worker
-from maosic.worker_identity import stable_worker_name
+from maosic.worker_identity import release_worker_name, stable_worker_name
 from maosic.wsgi_server import make_wsgi_server
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Core:
             worker.request_stop()  # all at once: each finishes its current experiment
         for worker in self.workers:
             worker.stop()
+            release_worker_name(worker.name)
         self._server.close()
         self._thread.join(timeout=10)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 MAX_SLOTS = 64
-_held: list[IO[bytes]] = []  # the lock files, open for the life of the process
+_held: dict[str, IO[bytes]] = {}  # name -> its lock file, open while the worker runs
 
 
 class NoSlot(RuntimeError):
@@ -40,9 +40,18 @@ def stable_worker_name(instance_dir: Path, lab: str) -> str:
             handle.close()
             continue
         os.chmod(path, 0o600)
-        _held.append(handle)
-        return f"{lab}@{socket.gethostname()}:{instance}:{slot}"
+        name = f"{lab}@{socket.gethostname()}:{instance}:{slot}"
+        _held[name] = handle
+        return name
     raise NoSlot(f"all {MAX_SLOTS} worker slots of {instance_dir} are locked by live cores")
+
+
+def release_worker_name(name: str) -> None:
+    """Give the name's slot back (a core stopped in a process that goes on, e.g. a test): the
+    next core started on this instance takes the same name, as after a restart."""
+    handle = _held.pop(name, None)
+    if handle is not None:
+        handle.close()  # closing the file drops its flock
 
 
 def _instance_id(path: Path) -> str:
