@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from maosic.analysis.reward import METRICS
+from maosic.analysis.errors import SpectrumError
+from maosic.analysis.reward import check_target
 from maosic.campaign import default_target
 from maosic.db.models import Experiment, ExperimentStatus, Lab, Request, RequestStatus, User
 from maosic.db.repository import get_or_create_reaction
@@ -103,12 +104,12 @@ class CoreService:
                 "optimizer",
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
             )
-        target = dict(target or default_target(parsed))
-        metric = target.get("metric")
-        if metric not in METRICS:
-            raise ServiceError(
-                "target", f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}"
-            )
+        try:
+            # Checked whole now: a target that cannot score an experiment must not reach the
+            # lab (it would fail only after the first experiment ran).
+            target = check_target(target if target is not None else default_target(parsed))
+        except SpectrumError as exc:
+            raise ServiceError("target", str(exc)) from exc
         budget = budget if budget is not None else parsed.max_expts or 0
         _check_int("budget", budget, 1, MAX_BUDGET, "experiments")
         self._check_lab(program, parsed, budget, reagents)

@@ -295,3 +295,84 @@ def _compute(target: Mapping[str, Any], spectra: Mapping[str, Any]) -> Reward:
         flags=flags,
         goal=goal,
     )
+
+
+# Each metric's options, checked when a request is submitted (check_target), long before any
+# spectrum exists: name -> (kind, required). "number" is a finite number, "positive" one > 0.
+_OPTIONS: dict[str, dict[str, tuple[str, bool]]] = {
+    "max_abs_cd_at_exciton": {"window_nm": ("positive", False)},
+    "max_abs_cd_in_window": {"window_nm": ("positive", False)},
+    "target_wavelength": {"wavelength_nm": ("positive", True), "source": ("source", False)},
+    "max_pl_intensity": {},
+    "max_plqy": {},
+    "weighted": {"terms": ("terms", True)},
+}
+# Keys every target may have besides its metric's options (the campaign's stopping rules).
+_COMMON: dict[str, tuple[str, bool]] = {"goal": ("number", False), "patience": ("count", False)}
+_TERM_KEYS: dict[str, tuple[str, bool]] = {
+    "weight": ("number", False),
+    "scale": ("positive", False),
+}
+_SOURCES = ("absorbance", "pl")
+MAX_PATIENCE = 10_000
+
+
+def check_target(target: Any, where: str = "target") -> dict[str, Any]:
+    """The target, checked whole before it is stored: metric known, every option known to that
+    metric and of the right kind, ``goal`` a finite number, ``patience`` a whole number of
+    experiments. SpectrumError (``where`` names the key) for the first problem, so a request
+    whose target cannot score an experiment is refused before the lab runs one."""
+    metric = _metric_name(target, where)
+    allowed = {"metric": ("metric", True), **_OPTIONS[metric]}
+    if where == "target":
+        allowed |= _COMMON
+    _check_keys(target, allowed, where, metric)
+    if metric == "weighted":
+        for i, term in enumerate(target["terms"]):
+            term_where = f"{where}.terms[{i}]"
+            name = _metric_name(term, term_where)
+            if name == "weighted":
+                raise SpectrumError("weighted terms cannot nest", where=f"{term_where}.metric")
+            keys = {"metric": ("metric", True), **_OPTIONS[name], **_TERM_KEYS}
+            _check_keys(term, keys, term_where, name)
+    return dict(target)
+
+
+def _check_keys(
+    target: Mapping[str, Any], allowed: dict[str, tuple[str, bool]], where: str, metric: str
+) -> None:
+    unknown = sorted(str(k) for k in target if k not in allowed)
+    if unknown:
+        raise SpectrumError(
+            f"unknown option {unknown[0]!r} for metric {metric!r}; it takes "
+            + (", ".join(sorted(allowed)) or "no options"),
+            where=f"{where}.{unknown[0]}"[:120],
+        )
+    for key, (kind, required) in allowed.items():
+        value = target.get(key)
+        if value is None:
+            if required:
+                raise SpectrumError(f"metric {metric!r} needs {key!r}", where=f"{where}.{key}")
+            continue
+        _check_kind(key, kind, value, f"{where}.{key}")
+
+
+def _check_kind(key: str, kind: str, value: Any, where: str) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind in ("number", "positive") and not number:
+        raise SpectrumError(f"{key!r} must be a finite number, got {value!r}"[:200], where=where)
+    if kind == "positive" and value <= 0:
+        raise SpectrumError(f"{key!r} must be > 0, got {value!r}", where=where)
+    if kind == "count" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PATIENCE
+    ):
+        raise SpectrumError(
+            f"{key!r} must be a whole number of experiments from 1 to {MAX_PATIENCE}, "
+            f"got {value!r}"[:200],
+            where=where,
+        )
+    if kind == "source" and value not in _SOURCES:
+        raise SpectrumError(f"'source' must be 'absorbance' or 'pl', got {value!r}"[:200],
+                            where=where)  # fmt: skip
+    if kind == "terms" and (not isinstance(value, list) or not value):
+        raise SpectrumError("'terms' must be a non-empty list", where=where)
