@@ -146,10 +146,8 @@ DEFAULT_METRIC = "max_abs_cd_at_exciton"  # the paper's: -|CD| at the first exci
 
 
 def default_target(config: ReactionConfig) -> dict[str, Any]:
-    """The configuration's ``metric``, a name or a whole target object, as a target."""
-    if isinstance(config.metric, dict):
-        return dict(config.metric)
-    return {"metric": config.metric or DEFAULT_METRIC}
+    """The configuration's ``metric`` (a name, a target object or the paper's array form)."""
+    return config.target(DEFAULT_METRIC)
 
 
 class Campaign:

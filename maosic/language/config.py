@@ -10,7 +10,7 @@ Schema (docs/language.md, "Reaction configuration")::
      "init"?: [instruction, ...],
      "experiment": [instruction, ...]   and/or   "formula": str,
      "optimizer"?: str | object (default: the core's, maosic.optimize.DEFAULT_OPTIMIZER),
-     "max_expts": int, "nreq"?: int (default 1)}
+     "max_expts": int, "nreq"?: int (default 1; 0 = the optimizer's own batch size)}
 
 Every problem raises LanguageError at the line/column of the offending JSON value.  Keys that
 start with "_" are comments and are ignored.
@@ -35,6 +35,7 @@ from maosic.language.jsonpos import loads_with_positions
 if TYPE_CHECKING:
     from maosic.language.compiler import Program
 
+MAX_COUNT = 100_000  # max_expts and nreq: far above any campaign, below any overflow
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOP_KEYS = {
     "type",
@@ -134,6 +135,30 @@ class ReactionConfig:
         default_factory=list, repr=False, compare=False
     )
 
+    def target(self, fallback: str) -> dict[str, Any]:
+        """The configuration's ``metric`` as a target dict: a name, a whole target object, or
+        the paper's array form (mapped by :data:`PAPER_METRICS`); ``fallback`` when empty."""
+        if isinstance(self.metric, dict):
+            return dict(self.metric)
+        if isinstance(self.metric, list):
+            return paper_metric(self.metric, ValueError)
+        return {"metric": self.metric or fallback}
+
+    @property
+    def optimizer_name(self) -> str | None:
+        """The configured optimizer's name (None: the core's default)."""
+        if isinstance(self.optimizer, dict):
+            return str(self.optimizer["name"])
+        return self.optimizer
+
+    @property
+    def optimizer_options(self) -> dict[str, Any]:
+        """The configured optimizer's options (``{"name": "lhs", "design_size": 20}`` gives
+        ``{"design_size": 20}``); checked against that optimizer's real options by the core."""
+        if isinstance(self.optimizer, dict):
+            return {k: v for k, v in self.optimizer.items() if k != "name"}
+        return {}
+
     def search_space(self) -> SearchSpace:
         chosen = [p for p in self.params.values() if p.var]
         return SearchSpace(
@@ -185,6 +210,49 @@ class ReactionConfig:
         if self.chemistry:
             out["chemistry"] = self.chemistry
         return out
+
+
+# The paper's metric form (Fig. S10: ``"metric": ["CD", ["wavelength", "peak"]]``): a spectrum
+# kind, then what is read and where. "peak" means at the spectrum's own peak (for CD: at the
+# first exciton absorption peak, where the paper reads |CD|); a number is a wavelength in nm.
+# Each form maps onto one of the project's targets (maosic.analysis.reward.METRICS).
+PAPER_METRICS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("CD", "wavelength", "peak"): {"metric": "max_abs_cd_at_exciton"},
+    ("ABS-CD", "wavelength", "peak"): {"metric": "max_abs_cd_at_exciton"},
+    ("CD", "max", "peak"): {"metric": "max_abs_cd_in_window"},
+    ("PL", "intensity", "peak"): {"metric": "max_pl_intensity"},
+    ("PL", "plqy", "peak"): {"metric": "max_plqy"},
+    ("ABS", "wavelength", "nm"): {"metric": "target_wavelength", "source": "absorbance"},
+    ("PL", "wavelength", "nm"): {"metric": "target_wavelength", "source": "pl"},
+}
+
+
+def paper_metric(metric: list[Any], fail: Any) -> dict[str, Any]:
+    """The target for the paper's ``[KIND, [QUANTITY, "peak" | nm]]``; ``fail(message)`` builds
+    the exception raised for a form not in :data:`PAPER_METRICS` (which the message lists)."""
+    forms = ", ".join(
+        json.dumps([k, [q, "peak" if w == "peak" else 500]]) for k, q, w in PAPER_METRICS
+    )
+    ok = (
+        len(metric) == 2
+        and isinstance(metric[0], str)
+        and isinstance(metric[1], list)
+        and len(metric[1]) == 2
+        and isinstance(metric[1][0], str)
+    )
+    where = metric[1][1] if ok else None
+    number = isinstance(where, int | float) and not isinstance(where, bool)
+    if number and not (math.isfinite(where) and 0 < where < 100_000):
+        raise fail(f"metric wavelength must be a finite number of nm > 0, got {brief(where)}")
+    key = (metric[0], metric[1][0], "nm" if number else where) if ok else None
+    if not (number or isinstance(where, str)):
+        key = None  # a list or object there: unhashable, and no known form anyway
+    if key not in PAPER_METRICS:
+        raise fail(f"metric {brief(metric)} is not a known form; known forms: {forms}")
+    target = dict(PAPER_METRICS[key])
+    if number:
+        target["wavelength_nm"] = float(where)
+    return target
 
 
 def formula_config(
@@ -288,14 +356,45 @@ class _Validator:
             raise self.fail(path, f"{what} must be a finite number, got {brief(value)}")
         return float(value)
 
-    def count(self, raw: dict[str, Any], key: str, default: int | None) -> int:
+    def count(self, raw: dict[str, Any], key: str, default: int | None, minimum: int = 1) -> int:
         if key not in raw:
             if default is None:
-                raise self.fail((), f"missing {key!r} (a whole number >= 1)")
+                raise self.fail((), f"missing {key!r} (a whole number >= {minimum})")
             return default
         value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail((key,), f"{brief(key)} must be a whole number >= 1, got {brief(value)}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not minimum <= value <= MAX_COUNT
+        ):
+            raise self.fail(
+                (key,),
+                f"{brief(key)} must be a whole number from {minimum} to {MAX_COUNT}, "
+                f"got {brief(value)}",
+            )
+        return value
+
+    def optimizer(self, raw: dict[str, Any]) -> str | dict[str, Any] | None:
+        """A name, or ``{"name": ..., option: value, ...}`` with scalar option values. Which
+        options an optimizer takes is the core's business (maosic.optimize), checked there."""
+        value = raw.get("optimizer")
+        if value is None or (isinstance(value, str) and value.strip()):
+            return value
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            raise self.fail(
+                ("optimizer",),
+                '\'optimizer\' must be a name such as "snobfit" or an object with a "name"',
+            )
+        for key, option in value.items():
+            path = ("optimizer", key)
+            if not _IDENT.fullmatch(key):
+                raise self.fail(path, f"optimizer option {brief(key)} is not a name", at_key=True)
+            if isinstance(option, float) and not math.isfinite(option):
+                raise self.fail(path, f"optimizer option {key!r} must be finite")
+            if key != "name" and not isinstance(option, str | int | float | bool):
+                raise self.fail(
+                    path, f"optimizer option {key!r} must be a number, a string or true/false"
+                )
         return value
 
     def config(self, raw: Any) -> ReactionConfig:
@@ -312,19 +411,16 @@ class _Validator:
         kind = self.string(raw, "type")
         reagents = self.reagents(raw)
         metric = raw.get("metric", "")
-        if not isinstance(metric, str | dict) or (isinstance(metric, dict) and not metric):
-            raise self.fail(("metric",), "'metric' must be a name or an object")
-        params = self.params(raw)
-        optimizer = raw.get("optimizer")
-        if (
-            optimizer is not None
-            and not (isinstance(optimizer, str) and optimizer.strip())
-            and not (isinstance(optimizer, dict) and isinstance(optimizer.get("name"), str))
-        ):
+        if isinstance(metric, list):
+            paper_metric(metric, lambda message: self.fail(("metric",), message))
+        elif not isinstance(metric, str | dict) or (isinstance(metric, dict) and not metric):
             raise self.fail(
-                ("optimizer",),
-                '\'optimizer\' must be a name such as "snobfit" or an object with a "name"',
+                ("metric",),
+                "'metric' must be a name, an object or the paper's form such as "
+                '["CD", ["wavelength", "peak"]]',
             )
+        params = self.params(raw)
+        optimizer = self.optimizer(raw)
         formula = raw.get("formula")
         if formula is not None and (not isinstance(formula, str) or not formula.strip()):
             raise self.fail(("formula",), "'formula' must be a non-empty string")
@@ -343,7 +439,7 @@ class _Validator:
             experiment=[],
             optimizer=optimizer,
             max_expts=self.count(raw, "max_expts", 250),
-            nreq=self.count(raw, "nreq", 1),
+            nreq=self.count(raw, "nreq", 1, minimum=0),
             formula=formula,
             description=raw.get("description", ""),
             chemistry=raw.get("chemistry", ""),
