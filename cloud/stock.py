@@ -21,7 +21,7 @@ from maosic.db.models import Reaction, Request
 from maosic.language.compiler import compile_config
 from maosic.language.config import load_config
 from maosic.language.errors import LanguageError
-from maosic.resources import experiments_covered
+from maosic.resources import experiments_covered, stock_by_name
 
 STOCK_TTL_S = 5.0  # how long one answer of reagent.stock serves every page (s)
 
@@ -85,10 +85,11 @@ def lab_stock() -> dict[str, float] | None:
         return cache["value"]
     try:
         ledger = web().hardware.call("reagent.stock")
+        # Under every name the bottle answers to: a reaction may name it by an alias.
         value: dict[str, float] | None = {
-            name: float(info["stock_mL"])
-            for name, info in (ledger or {}).items()
-            if isinstance(info, dict) and info.get("stock_mL") is not None
+            name: float(ml)
+            for name, ml in stock_by_name({"reagents": ledger or {}}).items()
+            if ml is not None
         }
     except (RpcFailure, RpcUnavailable, TypeError, ValueError, AttributeError):
         value = None  # remembered too: a dead daemon must not slow every poll down

@@ -6,7 +6,7 @@ A JSON file (see hardware_interface/examples/lab_real.json and lab_sim.json):
       "lab": "MAOSIC lab PC",
       "safety": {"max_setpoint_C": 200, "overtemp_trip_C": 210, "max_flow_mL_min": 2.0,
                  "max_ramp_C_min": 60, "require_stable_heater": true},
-      "reagents": {"Cs-oleate": {"stock_mL": 50.0}, ...},
+      "reagents": {"Cs-oleate": {"stock_mL": 50.0, "aliases": ["Cs-Precursor"]}, ...},
       "devices": {
         "SP1": {"driver": "msp1_syringe_pump", "port": "/dev/ttyUSB0",
                 "reagent": "Cs-oleate", "capacity_mL": 0.5, "max_rate_mL_min": 2.0},
@@ -88,6 +88,16 @@ class LabConfig:
     safety: SafetyLimits
     simulated: bool = False
     chemistry: str | None = None
+    # Other names a reaction may use for a stock bottle (the paper's "Cs-Precursor" for the
+    # bottle of Cs-oleate): alias -> the bottle's name. Resolved by the daemon on every call.
+    reagent_aliases: dict[str, str] = field(default_factory=dict)
+
+    def reagent_name(self, name: str) -> str:
+        """The stock bottle ``name`` means (itself, or the bottle it is an alias of)."""
+        return self.reagent_aliases.get(name, name) if isinstance(name, str) else name
+
+    def aliases_of(self, bottle: str) -> list[str]:
+        return sorted(a for a, b in self.reagent_aliases.items() if b == bottle)
 
     def of_kind(self, kind: str) -> list[DeviceConfig]:
         return [d for d in self.devices.values() if d.kind == kind]
@@ -160,11 +170,22 @@ def parse_config(data: Any, source: str = "lab config") -> LabConfig:
     _need(not clash, f"{source}: devices", f"valve ids {sorted(clash)} are used twice")
     reagents_raw = data.get("reagents", {})
     _need(isinstance(reagents_raw, dict), f"{source}: reagents", "must be an object")
-    reagents = {}
+    reagents: dict[str, float] = {}
+    aliases: dict[str, str] = {}
     for name, entry in reagents_raw.items():
-        _need(isinstance(entry, dict) and "stock_mL" in entry, f"{source}: reagents.{name}",
-              'must be {"stock_mL": number}')  # fmt: skip
-        reagents[name] = _number(entry["stock_mL"], f"{source}: reagents.{name}.stock_mL", False)
+        where = f"{source}: reagents.{name}"
+        _need(isinstance(entry, dict) and "stock_mL" in entry, where,
+              'must be {"stock_mL": number, "aliases"?: [names]}')  # fmt: skip
+        unknown = set(entry) - {"stock_mL", "aliases"}
+        _need(not unknown, where, f"unknown keys {sorted(unknown)}")
+        reagents[name] = _number(entry["stock_mL"], f"{where}.stock_mL", False)
+        names = entry.get("aliases", [])
+        _need(isinstance(names, list) and all(isinstance(a, str) and a for a in names),
+              f"{where}.aliases", "must be a list of names")  # fmt: skip
+        for alias in names:
+            _need(alias not in aliases and alias not in reagents_raw, f"{where}.aliases",
+                  f"{alias!r} already names a stock bottle")  # fmt: skip
+            aliases[alias] = name
     for dev in devices.values():
         if dev.reagent is not None:
             _need(dev.reagent in reagents, f"{source}: devices.{dev.id}.reagent",
@@ -179,7 +200,9 @@ def parse_config(data: Any, source: str = "lab config") -> LabConfig:
         raise ConfigError(f"{source}: safety: {exc}") from exc
     lab = data.get("lab", "MAOSIC lab")
     _need(isinstance(lab, str), f"{source}: lab", "must be a string")
-    return LabConfig(lab=lab, devices=devices, reagents=reagents, safety=safety)
+    return LabConfig(
+        lab=lab, devices=devices, reagents=reagents, safety=safety, reagent_aliases=aliases
+    )
 
 
 def load_config(path: str | Path) -> LabConfig:
@@ -222,11 +245,21 @@ def sim_config_data(chemistry: str = "cspbbr3", lab_key: str = "sim") -> dict[st
         "safety": {"max_setpoint_C": rig.HEATER_MAX_C, "overtemp_trip_C": rig.HEATER_MAX_C + 10.0,
                    "max_ramp_C_min": rig.HEATER_RAMP_MAX_C_MIN,
                    "max_flow_mL_min": spec.max_rate_mL_min, "require_stable_heater": True},
-        "reagents": {name: {"stock_mL": ml} for name, ml in spec.stock_mL.items()},
+        "reagents": {name: {"stock_mL": ml, **({"aliases": list(rig.REAGENT_ALIASES[name])}
+                                                if name in rig.REAGENT_ALIASES else {})}
+                     for name, ml in spec.stock_mL.items()},
         "devices": devices,
     }  # fmt: skip
 
 
 def sim_config(chemistry: str = "cspbbr3", lab_key: str = "sim") -> LabConfig:
     config = parse_config(sim_config_data(chemistry, lab_key), f"simulated lab ({chemistry})")
-    return LabConfig(config.lab, config.devices, config.reagents, config.safety, True, chemistry)
+    return LabConfig(
+        config.lab,
+        config.devices,
+        config.reagents,
+        config.safety,
+        True,
+        chemistry,
+        config.reagent_aliases,
+    )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from maosic.db.models import ACTIVE_STATUSES, Lab, Request, utcnow
 from maosic.db.session import run_transaction
 from maosic.hardware import HardwareClient, HardwareError, HardwareLost, HardwareUnreachable
+from maosic.resources import stock_by_name
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,12 @@ def parse_labs(spec: str, default_url: str) -> dict[str, str]:
 
 
 def describe_lab(url: str, client_args: dict) -> tuple[list[str], list[str]] | None:
-    """(module ids, stock reagent names) the daemon reports, or None when it does not answer."""
+    """(module ids, stock reagent names and their aliases) the daemon reports, or None when it
+    does not answer."""
     described = lab_description(url, client_args)
     if described is None:
         return None
-    return sorted(described.get("modules", {})), sorted(described.get("reagents", {}))
+    return sorted(described.get("modules", {})), sorted(stock_by_name(described))
 
 
 DESCRIBE_TIMEOUT_S = 5.0  # a submission waits at most this long (s) for the lab's description

@@ -58,6 +58,19 @@ def experiments_covered(stock_mL: float, per_experiment_mL: float) -> int:
     return int(max(stock_mL, 0.0) / per_experiment_mL * (1 + ROUNDING_MARGIN))
 
 
+def stock_by_name(described: dict) -> dict[str, float | None]:
+    """Stock (mL) under every name the lab answers to: each bottle's own and its aliases (the
+    paper's "Cs-Precursor" for the bottle of Cs-oleate), from ``system.describe``."""
+    stock: dict[str, float | None] = {}
+    reagents = described.get("reagents", {})
+    for name, info in reagents.items() if isinstance(reagents, dict) else ():
+        info = info if isinstance(info, dict) else {}
+        for alias in [name, *(info.get("aliases") or [])]:
+            if isinstance(alias, str):
+                stock[alias] = info.get("stock_mL")
+    return stock
+
+
 def check_fit(
     described: dict[str, Any], program: Program, config: ReactionConfig, budget: int
 ) -> None:
@@ -71,7 +84,7 @@ def check_fit(
             f"the lab {described.get('lab', '')!r} has no module {', '.join(missing)} that the "
             f"reaction {config.name!r} uses (it has {', '.join(sorted(modules))})"
         )
-    stock = {name: info.get("stock_mL") for name, info in described.get("reagents", {}).items()}
+    stock = stock_by_name(described)
     per_run = program.reagent_volumes(config.defaults())
     for reagent, volume in sorted(per_run.items()):
         have = stock.get(reagent)

@@ -68,7 +68,7 @@ class PumpMethods:
         """Draw `volume_mL` (mL) of `reagent` from its stock bottle at `rate_mL_min` (mL/min)."""
         pump = self.lab.pump_id(pump)
         plumbed = self.lab.config.devices[pump].reagent
-        if reagent != plumbed:
+        if self.lab.config.reagent_name(reagent) != plumbed:
             raise AppError(
                 REAGENT,
                 pump,

@@ -26,6 +26,8 @@ class ReagentMethods:
 
     def reagent_refill(self, reagent: str, added_mL: float) -> dict[str, Any]:
         """Book `added_mL` (mL, > 0) poured into `reagent`'s stock bottle; returns its stock."""
+        if isinstance(reagent, str):
+            reagent = self.lab.config.reagent_name(reagent)
         if reagent not in self.lab.stock_mL:
             raise AppError(
                 UNKNOWN_MODULE,
@@ -44,6 +46,9 @@ class ReagentMethods:
         return {"reagent": reagent, "added_mL": added_mL, "stock_mL": round(stock, 6)}
 
     def reagent_stock(self) -> dict[str, Any]:
-        """Every stock bottle's content (mL), as the ledger has it."""
+        """Every stock bottle's content (mL), as the ledger has it, with its other names."""
         with self.lab.ledger_lock:
-            return {name: {"stock_mL": round(ml, 6)} for name, ml in self.lab.stock_mL.items()}
+            return {
+                name: {"stock_mL": round(ml, 6), "aliases": self.lab.config.aliases_of(name)}
+                for name, ml in self.lab.stock_mL.items()
+            }

@@ -80,7 +80,10 @@ class SystemMethods:
             modules[vid] = {"kind": "valve", "board": board, "channel": channel, "limits": {},
                             "units": {}}  # fmt: skip
         with self.lab.ledger_lock:
-            reagents = {name: {"stock_mL": round(ml, 6)} for name, ml in self.lab.stock_mL.items()}
+            reagents = {
+                name: {"stock_mL": round(ml, 6), "aliases": self.lab.config.aliases_of(name)}
+                for name, ml in self.lab.stock_mL.items()
+            }
         return {
             "lab": self.lab.config.lab,
             "simulated": self.lab.config.simulated,

@@ -29,6 +29,11 @@ PUMP_MAX_RATE_ML_MIN = 5.0  # mL/min, fill/empty speed limit of the 0.5 mL syrin
 SAMPLE_ML = 0.06  # mL taken by the robot into the micro-cuvette at the sampler (assumed)
 PL_CELL_ML = 0.01  # mL, in-line PL flow cell at the reactor outlet (assumed)
 CSPBBR3_STOCK_ML: dict[str, float] = {"Cs-oleate": 20.0, "PbBr2": 40.0, "ODE": 100.0}
+# The names the MAOSIC paper's configuration (Fig. S10) gives the same stock bottles.
+REAGENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "Cs-oleate": ("Cs-Precursor",),
+    "PbBr2": ("Pb-Precursor",),
+}
 
 # --- Fluidics, Cs3Cu2I5 rig (assumed sizes) ---------------------------------------------------
 CS3CU2I5_TUBE_ID_MM = 25.4 / 16.0  # 1/16 inch ID
