@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from maosic.language.bare import fill_bare
 from maosic.language.errors import LanguageError, brief
 from maosic.language.expr import Bin, Expr, Num, fold, var_nodes
 from maosic.language.instructions import (
@@ -31,6 +32,7 @@ from maosic.language.instructions import (
 )
 from maosic.language.lexer import tokenize
 from maosic.language.parser import FormulaParser
+from maosic.language.shorthand import STATIONS
 from maosic.language.symbols import ModuleSpec
 from maosic.language.tree import (
     Characterize,
@@ -311,12 +313,16 @@ def _collect_fusion(source: str, node: Node, into: list[Transfer]) -> None:
         )
 
 
-def normalise(source: str, tree: Node) -> Reaction:
+def normalise(source: str, tree: Node, config: ReactionConfig | None = None) -> Reaction:
     """Check the formula's structure and flatten it into one Reaction."""
     body, steps, pipe = _split_chain(tree)
     mixture, envs = _split_react(source, body)
     transfers: list[Transfer] = []
     _collect_fusion(source, mixture, transfers)
+    for t in transfers:
+        if t.module.implicit:
+            t.module.number = _own_pump(source, t.reagent, config)
+            t.module.text = t.module.module_id
     _check_conflicts(source, [t.module for t in transfers], "pump")
     _check_conflicts(source, envs, "environment")
     if steps and not any(s.spec.kind == "spectrometer" for s in steps):
@@ -328,6 +334,25 @@ def normalise(source: str, tree: Node) -> Reaction:
             kind="nothing-to-measure",
         )
     return Reaction(transfers, envs, steps, pipe)
+
+
+def _own_pump(source: str, ref: ReagentRef, config: ReactionConfig | None) -> int:
+    """The pump of a reagent written without one: R_i (or the i-th listed reagent) -> SP<i>."""
+    if ref.number is not None:
+        return ref.number
+    reagents = config.reagents if config is not None else []
+    for i, r in enumerate(reagents, start=1):
+        if ref.text in (r.name, r.formula):
+            return i
+    if reagents:
+        _reagent_name(source, ref, config)  # raises: not in the list, which it names
+    raise LanguageError.at(
+        source,
+        ref.offset,
+        f"{ref.text} has no pump: write {ref.text}·SP1 (a pump of your choice), or list it in "
+        "the configuration's reagent list, where reagent i is drawn by SP<i>",
+        kind="structure",
+    )
 
 
 def _check_conflicts(source: str, refs: list[ModuleRef], what: str) -> None:
@@ -380,6 +405,14 @@ def _reagent_name(source: str, ref: ReagentRef, config: ReactionConfig | None) -
         f"reagent {ref.text!r} is not in the reaction's reagent list ({listing})",
         kind="unknown-reagent",
     )
+
+
+def _ratio(source: str, t: Transfer, config: ReactionConfig | None) -> float:
+    """The ``ratio`` of a stream's reagent in the configuration (1 without a reagent list)."""
+    if config is None or not config.reagents:
+        return 1.0
+    name = _reagent_name(source, t.reagent, config)
+    return next(r.ratio for r in config.reagents if r.name == name)
 
 
 def _check_variables(source: str, uses: dict[str, int], config: ReactionConfig | None) -> None:
@@ -587,8 +620,28 @@ def emit(source: str, rx: Reaction, config: ReactionConfig | None) -> list[Instr
             out.append(make("WAIT", seconds=wait))
     for env in rx.envs:
         out.extend(_emitter(env.spec, "after")(source, env))
-    for step in rx.steps:
+    out.extend(_steps_with_transport(source, rx.steps))
+    return out
+
+
+def _steps_with_transport(source: str, steps: list[ModuleRef]) -> list[Instruction]:
+    """The characterization steps; when none moves the sample, cuvette measurements get it
+    carried to them (sampler, their station, then waste), as the paper's bare ``| ABS-CD``
+    means on a rig whose spectrometer reads a cuvette."""
+    out: list[Instruction] = []
+    carry = not any(s.spec.kind == "robot" for s in steps)
+    stations = [STATIONS.get(s.spec.symbol) if carry else None for s in steps]
+    last = max((i for i, st in enumerate(stations) if st), default=-1)
+    here = None
+    for i, (step, station) in enumerate(zip(steps, stations, strict=True)):
+        if station is not None and station != here:
+            if here is None:
+                out.append(make("MOVE", module="CR1", position="sampler"))
+            out.append(make("MOVE", module="CR1", position=station))
+            here = station
         out.extend(_emitter(step.spec, "step")(source, step))
+        if i == last:
+            out.append(make("MOVE", module="CR1", position="waste"))
     return out
 
 
@@ -609,7 +662,15 @@ def compile_formula(
     try:
         parser = FormulaParser(formula, tokenize(formula))
         tree = parser.parse()
-        rx = normalise(formula, tree)
+        rx = normalise(formula, tree, config)
+        fill_bare(
+            formula,
+            rx.transfers,
+            rx.envs + rx.steps,
+            config,
+            parser.var_uses,
+            lambda t: _ratio(formula, t, config),
+        )
         _check_variables(formula, parser.var_uses, config)
         internal = emit(formula, rx, config)
     except LanguageError as exc:

@@ -29,12 +29,14 @@ import numpy as np
 
 from maosic.language.errors import LanguageError, brief
 from maosic.language.expr import Expr, var_nodes
-from maosic.language.instructions import Locator, export_instruction, normalize_instruction
+from maosic.language.instructions import Locator, export_instruction
 from maosic.language.jsonpos import loads_with_positions
+from maosic.language.shorthand import expand_instructions
 
 if TYPE_CHECKING:
     from maosic.language.compiler import Program
 
+CONTINUOUS_STEPS = 1_000_000  # grid steps across the range of a continuous (dx: 0) parameter
 MAX_COUNT = 100_000  # max_expts and nreq: far above any campaign, below any overflow
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOP_KEYS = {
@@ -87,11 +89,17 @@ class Param:
     unit: str = ""
     description: str = ""
 
+    @property
+    def resolution(self) -> float:
+        """The optimizer's grid step: ``dx``, or for ``dx: 0`` (continuous) a millionth of the
+        range, finer than any instrument sets a temperature or a flow."""
+        return self.dx if self.dx > 0 else (self.bound[1] - self.bound[0]) / CONTINUOUS_STEPS
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"default": self.default}
         if self.bound[0] != self.bound[1]:  # a constant written without a bound keeps none
             out["bound"] = [self.bound[0], self.bound[1]]
-        if self.dx:
+        if self.dx or self.var:
             out["dx"] = self.dx
         out["var"] = int(self.var)
         if self.unit:
@@ -165,7 +173,7 @@ class ReactionConfig:
             names=[p.name for p in chosen],
             lower=np.array([p.bound[0] for p in chosen], dtype=float),
             upper=np.array([p.bound[1] for p in chosen], dtype=float),
-            resolution=np.array([p.dx for p in chosen], dtype=float),
+            resolution=np.array([p.resolution for p in chosen], dtype=float),
         )
 
     def defaults(self) -> dict[str, float]:
@@ -530,11 +538,13 @@ class _Validator:
                     )
                 lo = self.number(bound[0], path + ("bound", 0), "the lower bound")
                 hi = self.number(bound[1], path + ("bound", 1), "the upper bound")
-                if not lo < hi:
+                if not lo <= hi:
                     raise self.fail(
                         path + ("bound",),
-                        f"the lower bound {lo:g} must be below the upper bound {hi:g}",
+                        f"the lower bound {lo:g} must not be above the upper bound {hi:g}",
                     )
+                # The paper's way to hold a parameter: a bound [a, a] is the constant a.
+                var = var and lo < hi
                 if not lo <= default <= hi:
                     raise self.fail(
                         path + ("default",),
@@ -547,9 +557,12 @@ class _Validator:
                 if "dx" not in spec:
                     raise self.fail(path, "missing 'dx' (the grid resolution)")
                 dx = self.number(spec["dx"], path + ("dx",), "dx")
-                if dx <= 0 or (var and dx > hi - lo):
+                # dx 0 is the paper's "continuous": no rounding (see search_space).
+                if dx < 0 or (var and dx > hi - lo):
                     raise self.fail(
-                        path + ("dx",), f"dx must be > 0 and at most the bound's width {hi - lo:g}"
+                        path + ("dx",),
+                        f"dx must be 0 (continuous) or > 0 and at most the bound's width "
+                        f"{hi - lo:g}",
                     )
             else:
                 dx = 0.0
@@ -571,7 +584,8 @@ class _Validator:
                 (key,),
                 f"{key!r} must be a {'non-empty ' if required else ''}list of instruction codes",
             )
-        out = [normalize_instruction(item, self.loc, (key, i)) for i, item in enumerate(items)]
+        # Objects and the paper's strings ("FILL Cs-Precursor", "HEAT $temp") alike.
+        out = expand_instructions(items, self.loc, key, cfg.reagents, set(cfg.params))
         names = {r.name for r in cfg.reagents}
         for i, inst in enumerate(out):
             if names and inst["code"] == "FILL" and inst["reagent"] not in names:

@@ -22,6 +22,7 @@ from maosic.language.symbols import (
     known_symbols,
     parse_module_name,
     parse_reagent_symbol,
+    station_position,
 )
 from maosic.language.tree import (
     Characterize,
@@ -35,6 +36,9 @@ from maosic.language.tree import (
     Transfer,
     Value,
 )
+
+# What may follow a stream written without its pump (R1 + R2, (R1 + R2) | ABS-CD, R1 × H).
+_AFTER_STREAM = frozenset({"PLUS", "PIPE", ")", "EOF", "TIMES"})
 
 _ROLE_WORDS = {
     "transfer": "a pump that takes a reagent (right of '·')",
@@ -129,21 +133,42 @@ class FormulaParser(ExprParser):
         reagent = self.parse_reagent()
         dot = self.peek()
         if dot.kind not in ("DOT", "STAR"):
-            what = _short(reagent.text)
-            raise self.fail(
-                dot, f"expected '·' (or '*' or '.') and a pump after the reagent {what}"
+            if dot.kind not in _AFTER_STREAM and not self.is_times(dot):
+                what = _short(reagent.text)
+                raise self.fail(
+                    dot, f"expected '·' (or '*' or '.') and a pump after the reagent {what}"
+                )
+            # The paper's R1 + R2, R1 × H: the reagent's own pump (SP<i>), numbered by the
+            # compiler, which knows the configuration's reagent list.
+            pump = ModuleRef(
+                MODULES["SP"], None, "SP", reagent.offset, [], dot.offset, dot.offset, True, True
             )
+            self._check_phase(reagent, pump)
+            return Transfer(reagent, pump, reagent.offset)
         self.advance()
         module = self.parse_module("transfer")
-        if reagent.solid and "solid" not in module.spec.accepts:
-            raise LanguageError.at(
-                self.source,
-                module.offset,
-                f"{module.text} ({module.spec.meaning}) cannot take the solid reagent "
-                f"{_short(reagent.text)}^s: it handles liquids only",
-                kind="structure",
-            )
+        self._check_phase(reagent, module)
         return Transfer(reagent, module, dot.offset)
+
+    def _check_phase(self, reagent: ReagentRef, module: ModuleRef) -> None:
+        """A solid (R2^s) needs a module that doses solids; say which ones exist, if any."""
+        if not reagent.solid or "solid" in module.spec.accepts:
+            return
+        dosers = sorted(s.symbol for s in MODULES.values() if "solid" in s.accepts)
+        hint = (
+            f"dose it with {' or '.join(dosers)}"
+            if dosers
+            else "this lab has no module that doses solids (a solid doser is added to the "
+            "symbol table with accepts={'solid'}); dissolve it and use it as a liquid"
+        )
+        where = module.offset if not module.implicit else reagent.offset
+        raise LanguageError.at(
+            self.source,
+            where,
+            f"{'its pump' if module.implicit else module.text} ({module.spec.meaning}) cannot "
+            f"take the solid reagent {_short(reagent.text)}^s: it handles liquids only; {hint}",
+            kind="structure",
+        )
 
     def module_name(self, tok: Token) -> tuple[ModuleSpec, int | None] | None:
         """parse_module_name, its errors placed in the formula."""
@@ -294,8 +319,12 @@ class FormulaParser(ExprParser):
                 kind="structure",
             )
         vector_offset = self.peek().offset
+        written = self.peek().kind == "["
         values, close = self.parse_vector()
         ref = ModuleRef(spec, number, tok.text, tok.offset, values, vector_offset, close)
+        if not written and spec.required_count > 0:
+            ref.bare = True  # the paper's bare symbol: parameters from the configuration
+            return ref
         check_module_values(self.source, ref)
         return ref
 
@@ -362,7 +391,12 @@ def check_module_values(source: str, ref: ModuleRef) -> None:
             f"{ref.text} takes {count} parameter(s) {spec.signature()}, got {n}",
             kind="param-count",
         )
-    for value, param in zip(ref.values, spec.params, strict=False):
+    for i, (value, param) in enumerate(zip(ref.values, spec.params, strict=False)):
+        if param.kind == "position" and isinstance(value, Num):
+            # CR[2, 4]: the lab's numbered stations stand for their names
+            position = station_position(f"{value.value:g}") if value.value >= 1 else None
+            if position is not None:
+                ref.values[i] = value = Name(position, value.offset)
         check_value(source, ref.text, value, param)
 
 
@@ -373,7 +407,8 @@ def check_value(source: str, owner: str, value: Value, param: ParamSpec) -> None
             raise LanguageError.at(
                 source,
                 value.offset,
-                f"{param.name} of {owner} must be a position name, {param.describe_range()}",
+                f"{param.name} of {owner} must be a position name, {param.describe_range()}, "
+                f"or a station number 1 to {len(param.choices)}",
                 kind="syntax",
             )
         if value.text not in param.choices:

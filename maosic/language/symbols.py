@@ -20,6 +20,16 @@ from maosic.language.errors import LanguageError
 ROBOT_POSITIONS: tuple[str, ...] = ("home", "sampler", "abs", "cd", "waste")
 
 
+def station_position(text: str) -> str | None:
+    """A robot position by name, or by the lab's station number (1 = home ... 5 = waste, in
+    the order of ROBOT_POSITIONS); None when it is neither."""
+    if text in ROBOT_POSITIONS:
+        return text
+    if text.isdigit() and 1 <= int(text) <= len(ROBOT_POSITIONS):
+        return ROBOT_POSITIONS[int(text) - 1]
+    return None
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One entry of a module's parameter vector.
@@ -285,7 +295,13 @@ def parse_module_name(name: str) -> tuple[ModuleSpec, int | None] | None:
     return found
 
 
+# The paper writes indices as subscripts (SP₁, R₂): the same modules and reagents as SP1, R2.
+# One character each way, so columns in messages stay right.
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
 def _parse_module_name(name: str) -> tuple[ModuleSpec, int | None] | None:
+    name = name.translate(_SUBSCRIPTS)
     m = _MODULE_NAME.fullmatch(name)
     if m is None:
         return None
@@ -303,6 +319,7 @@ def parse_reagent_symbol(name: str) -> tuple[bool, int | None]:
 
     LanguageError (column within ``name``) when the number is larger than MAX_INDEX.
     """
+    name = name.translate(_SUBSCRIPTS)
     m = _REAGENT_NAME.fullmatch(name)
     if m is None:
         return False, None

@@ -34,6 +34,11 @@ class ModuleRef:
     values: list[Value]
     vector_offset: int  # offset of '[' (or of the symbol when there is no vector)
     close_offset: int  # offset of ']' (or just after the symbol)
+    # Written without a vector although it has required parameters (the paper's bare ``SP1``,
+    # ``H``): the compiler takes them from the configuration (maosic/language/bare.py).
+    bare: bool = False
+    # No pump written at all (``R1 + R2``): reagent i goes to SP<i>, numbered by the compiler.
+    implicit: bool = False
 
     @property
     def module_id(self) -> str:

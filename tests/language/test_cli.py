@@ -26,7 +26,13 @@ def test_formula_prints_instruction_codes() -> None:
     lines = out.splitlines()
     assert lines[0] == "PUMP_INIT pump=SP1"
     assert lines[4].startswith("HEAT module=H1 setpoint_C=130 ")
-    assert lines[-1] == "ABS-CD module=SPEC1 integration_ms=100"
+    # no CR step: the sample is carried to the cuvette spectrometer and then to waste
+    assert lines[-4:] == [
+        "MOVE module=CR1 position=sampler",
+        "MOVE module=CR1 position=cd",
+        "ABS-CD module=SPEC1 integration_ms=100",
+        "MOVE module=CR1 position=waste",
+    ]
 
 
 def test_json_prints_the_plan_with_bindings() -> None:

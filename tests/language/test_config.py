@@ -105,7 +105,7 @@ CONFIG_ERRORS: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("unknown key", lambda d: d.update(maxexpts=3), '@"maxexpts"', "config"),
     ("bound order", lambda d: d["param"]["T"].update(bound=[180, 90]), "@[\n        180", "config"),
     ("default out", lambda d: d["param"]["T"].update(default=200), "@200", "out-of-range"),
-    ("dx zero", lambda d: d["param"]["C"].update(dx=0), '"dx": @0,', "config"),
+    ("dx negative", lambda d: d["param"]["C"].update(dx=-1), '"dx": @-1,', "config"),
     ("var 2", lambda d: d["param"]["C"].update(var=2), '"var": @2', "config"),
     ("bad code", lambda d: d["experiment"][0].update(code="PUMPX"), '@"PUMPX"', "instruction"),
     (

@@ -15,7 +15,7 @@ P = "R1·SP1[0.1, 0, 0.05]"  # 20 characters
 INVALID: list[tuple[str, int, int, str, str]] = [
     ("", 1, 1, "syntax", "empty"),
     ("   \n  ", 1, 1, "syntax", "empty"),
-    ("R1", 1, 3, "syntax", "'·'"),
+    ("R1 R2", 1, 4, "syntax", "'·'"),
     ("R1·", 1, 4, "syntax", "pump"),
     ("R1·SP1[0.1, 0, 0.05", 1, 20, "syntax", "']'"),
     ("R1·SP1[0.1, 0 0.05]", 1, 15, "syntax", "','"),
@@ -38,7 +38,7 @@ INVALID: list[tuple[str, int, int, str, str]] = [
     ("ABS-CD[100]", 1, 1, "nothing-to-measure", "after '|'"),
     (P + " | CR[sampler, cd]", 1, 22, "nothing-to-measure", "no measurement"),
     (P + " | CR[sampler, kitchen] | ABS[100]", 1, 36, "out-of-range", "kitchen"),
-    (P + " | CR[1, cd] | ABS[100]", 1, 27, "syntax", "position"),
+    (P + " | CR[9, cd] | ABS[100]", 1, 27, "syntax", "station number"),
     (P + " | H[100]", 1, 24, "structure", "characterization"),
     (P + " | ABS-CD[0]", 1, 31, "out-of-range", "I_p"),
     ("R1·SP1[T, 0, 0.05]", 1, 8, "syntax", "$T"),

@@ -81,7 +81,7 @@ def test_characterization_steps_in_order() -> None:
     ],
 )
 def test_measurements(symbol: str, code: str, extra: dict[str, float]) -> None:
-    last = compile_formula(f"{P1} | {symbol}").instructions[-1]
+    last = [i for i in compile_formula(f"{P1} | {symbol}").instructions if i["code"] == code][-1]
     module = "PL1" if code == "PL" else "SPEC1"
     assert last == {"code": code, "module": module, **extra}
 
