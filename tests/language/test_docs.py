@@ -41,3 +41,11 @@ def test_every_module_symbol_is_documented() -> None:
 
 def test_grammar_and_precedence_are_written_down() -> None:
     assert "```ebnf" in DOC and "### Precedence and why" in DOC
+
+
+def test_every_instruction_string_form_is_documented() -> None:
+    from maosic.language.shorthand import usage
+
+    table = _section("## Instruction strings")
+    for code, form in usage().items():
+        assert f"`{form}`" in table or f"`{form.replace('|', chr(92) + '|')}`" in table, code
