@@ -26,6 +26,7 @@ from maosic.language.errors import LanguageError
 
 bp = Blueprint("submit", __name__)
 
+FROM_CONFIG = ""  # the target/optimizer choice that leaves them to the configuration
 DESCRIBE_TTL_S = 60.0  # the core's optimizer/metric lists change only with a new release
 MAX_FORMULA_CHARS = 20_000
 FALLBACK_DESCRIBE: dict[str, Any] = {
@@ -59,13 +60,21 @@ def stored_reactions() -> list[Reaction]:
 def _fill_choices(form: RequestForm, described: dict[str, Any]) -> list[Reaction]:
     reactions = stored_reactions()
     form.reaction_id.choices = [SelectChoice(r.id, f"{r.name} (#{r.id})") for r in reactions]
-    form.metric.choices = [SelectChoice(k, f"{k}: {v}") for k, v in described["metrics"].items()]
-    form.optimizer.choices = [SelectChoice(o, o) for o in described["optimizers"]]
+    # First choice: what the reaction's configuration says (its metric, in any of the forms
+    # docs/language.md lists; its optimizer with its options), so an uploaded file runs as
+    # written unless the user picks otherwise.
+    form.metric.choices = [SelectChoice(FROM_CONFIG, "as the configuration says")] + [
+        SelectChoice(k, f"{k}: {v}") for k, v in described["metrics"].items()
+    ]
+    default = described.get("default_optimizer")
+    form.optimizer.choices = [
+        SelectChoice(FROM_CONFIG, f"as the configuration says (else {default})")
+    ] + [SelectChoice(o, o) for o in described["optimizers"]]
     if not form.is_submitted():
-        form.optimizer.data = described.get("default_optimizer")
+        form.optimizer.data = FROM_CONFIG
         preferred = [r for r in reactions if "cspbbr3" in r.name.lower().replace(" ", "")]
-        if preferred:
-            form.reaction_id.data = preferred[0].id
+        if preferred:  # the oldest: the same choice whatever the database's name collation
+            form.reaction_id.data = min(preferred, key=lambda r: r.id).id
     return reactions
 
 
@@ -87,8 +96,10 @@ def _space(form: RequestForm) -> dict[str, dict[str, Any]]:
             continue
         spec: dict[str, Any] = {"bound": [_num(lo), _num(hi)]}
         if dx is not None:
-            if dx <= 0:
-                raise ValueError(f"search space row {index} ({name}): resolution must be > 0")
+            if dx < 0:
+                raise ValueError(
+                    f"search space row {index} ({name}): resolution must be >= 0 (0: continuous)"
+                )
             spec["dx"] = _num(dx)
         out[name] = spec
     return out
@@ -122,14 +133,15 @@ def _stored_config(
 def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
     """The named params of request.submit; ValueError with a message for the form."""
     params: dict[str, Any] = {
-        "target": {"metric": form.metric.data},
+        "target": {"metric": form.metric.data} if form.metric.data != FROM_CONFIG else None,
         "budget": form.budget.data,
-        "optimizer": form.optimizer.data,
+        "optimizer": form.optimizer.data or None,
         "seed": form.seed.data or 0,
         "name": form.name.data or None,
     }
-    space = _space(form)
     source = form.source.data
+    # The rows belong to a stored reaction or a formula; an uploaded file carries its own space.
+    space = _space(form) if source in ("stored", "formula") else {}
     if source == "stored":
         params["config"] = _stored_config(reactions, form.reaction_id.data, space)
         if form.name.data:

@@ -46,8 +46,8 @@
       document.getElementById("stored-formula").textContent = r.formula ||
         `instruction list: ${r.codes.join(" → ")}`;
       if (prefill) fillSpace(r.space);
-      const metric = document.getElementById("metric");
-      if (prefill && r.metric && metric.querySelector(`option[value="${CSS.escape(r.metric)}"]`)) metric.value = r.metric;
+      // The target stays "as the configuration says" unless the user picks one: the reaction's
+      // own metric, in whatever form it is written, is then what the core uses.
     } catch (err) {
       document.getElementById("stored-formula").textContent = `could not load the reaction: ${err.message}`;
     }

@@ -18,6 +18,7 @@ from cloud import create_app
 from maosic.db.session import make_engine, session_factory, transaction
 from tests.cloud.browser import ConsoleWatch, chromium, login, screenshot, serve
 from tests.cloud.helpers import cspbbr3_reaction
+from tests.core.rpc_helpers import rpc
 
 pytestmark = pytest.mark.browser
 
@@ -108,3 +109,40 @@ def test_chemist_journey(stack_app):
         page.click("#logout")
         page.wait_for_url(f"{base}/login")
     assert watch.errors == []
+
+
+def test_fig_s10_file_uploaded_in_the_browser_runs_to_the_end(stack_app):
+    """The paper's configuration (examples/fig_s10.json, its own fields and values) uploaded
+    through the form, with target and optimizer left to the file, runs 5 experiments."""
+    from pathlib import Path
+
+    fig_s10 = Path(__file__).resolve().parents[2] / "examples" / "fig_s10.json"
+    watch = ConsoleWatch()
+    with serve(stack_app) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch.attach(page)
+        login(page, base, "demo", "demo-password")
+        page.wait_for_url(f"{base}/")
+        page.goto(f"{base}/requests/new")
+        page.check("input[name=source][value=upload]")
+        page.set_input_files("#config_file", str(fig_s10))
+        assert page.locator("#metric").input_value() == ""  # as the configuration says
+        assert page.locator("#optimizer").input_value() == ""
+        page.fill("#budget", "5")
+        page.click("#submit")
+        page.wait_for_load_state()
+        error = page.locator("#submit-error")
+        assert error.count() == 0, error.inner_text()
+        page.wait_for_url(re.compile(r".*/requests/\d+$"))
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent.trim() === 'done'",
+            timeout=180_000,
+        )
+        assert page.locator("#n-done").inner_text() == "5"
+        screenshot(page, "fig_s10_done")
+        request_id = int(page.url.rsplit("/", 1)[1])
+    assert watch.errors == []
+    status = rpc(stack_app.config["CORE_URL"], "request.status", id=request_id)
+    assert status["optimizer"] == "snobfit"  # the file's, with the form left as it was
+    assert status["target"]["metric"] == "max_abs_cd_at_exciton"  # the file's metric array
+    assert status["n_chemistry_failures"] == 0 and status["n_lab_failures"] == 0, status

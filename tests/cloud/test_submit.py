@@ -224,3 +224,44 @@ def test_stored_reaction_row_with_equal_bounds_becomes_a_constant(client, web_se
     param = fake_core.calls[-1][1]["config"]["param"]
     assert param["C"]["var"] == 0 and param["C"]["default"] == 0.8
     assert param["T"]["var"] == 1
+
+
+def test_upload_left_to_the_file_ignores_the_rows_and_sends_no_target(client, fake_core):
+    """Target and optimizer "as the configuration says" (the first choice) send neither, so the
+    file's own metric (any form, e.g. the paper's array) and optimizer with its options rule;
+    the space rows belong to other sources and are not checked."""
+    login(client, "demo")
+    page = client.get("/requests/new").data.decode()
+    assert '<option selected value="">as the configuration says' in page.replace(
+        'value="" selected', 'selected value=""'
+    )
+    config = (EXAMPLES / "fig_s10.json").read_bytes()
+    reply = client.post(
+        "/requests/new",
+        data=_form(
+            source="upload",
+            metric="",
+            optimizer="",
+            config_file=(io.BytesIO(config), "fig_s10.json"),
+            **{"space-0-name": "temp", "space-0-low": "9", "space-0-high": "1"},
+        ),
+        content_type="multipart/form-data",
+    )
+    assert reply.status_code == 302, reply.data.decode()[-1500:]
+    _, params = fake_core.calls[-1]
+    assert params["target"] is None and params["optimizer"] is None
+    assert json.loads(params["config"])["metric"] == ["CD", ["wavelength", "peak"]]
+
+
+def test_a_zero_resolution_row_is_continuous(client, fake_core):
+    login(client, "demo")
+    reply = client.post(
+        "/requests/new",
+        data=_form(
+            source="formula",
+            formula="H[$T, 10, 60]",
+            **{"space-0-name": "T", "space-0-low": "90", "space-0-high": "180", "space-0-dx": "0"},
+        ),
+    )
+    assert reply.status_code == 302
+    assert fake_core.calls[-1][1]["space"] == {"T": {"bound": [90, 180], "dx": 0}}
