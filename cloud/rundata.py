@@ -275,6 +275,7 @@ def experiment_rows(request: Request) -> list[dict[str, Any]]:
             "loss": _finite(e.loss),
             "error": e.error,
             "failure_kind": e.failure_kind,
+            "batch": e.batch,  # which optimizer call (of nreq points) proposed it
             "lab_time_s": e.lab_time_s,
             "started_at": iso(e.started_at),
             "finished_at": iso(e.finished_at),

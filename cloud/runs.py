@@ -227,14 +227,14 @@ def experiments_csv(request_id: int) -> Response:
     writer = csv.writer(out)
     writer.writerow(
         ["number", "status", *params, "reward", "loss", *feature_names]
-        + ["error", "started_at", "finished_at"]
+        + ["error", "started_at", "finished_at", "batch"]
     )
     for r in rows:
         f = features.get(r["number"], {})
         writer.writerow(
             [r["number"], r["status"], *[(r["params"] or {}).get(p) for p in params]]
             + [r["reward"], r["loss"], *[f.get(n) for n in feature_names]]
-            + [_cell(r["error"]), r["started_at"], r["finished_at"]]
+            + [_cell(r["error"]), r["started_at"], r["finished_at"], r["batch"]]
         )
     return _download(out.getvalue(), f"request-{request.id}-experiments.csv", "text/csv")
 

@@ -5,8 +5,13 @@ its parameters; the second, after the hardware ran and the analyzer scored the s
 the result, spectra, fits, features, the encrypted audit log, the optimizer's told state and the
 request's progress all at once. A crash between the two leaves a ``running`` row: on resume it
 is marked ``aborted`` and, because the optimizer restarts from the state checkpointed with the
-previous result and is deterministic under its seed, the next ask proposes the same point again:
-the experiment is redone, nothing is stored twice and nothing is lost.
+previous result and is deterministic under its seed, the same point is run again: the
+experiment is redone, nothing is stored twice and nothing is lost.
+
+The optimizer proposes ``nreq`` points per call (a batch); they run one after another, each
+result told as it arrives. The checkpoint keeps a batch's points not yet told as the
+optimizer's pending points, so a resumed run finishes that batch before it asks again; a crash
+in a batch's first point leaves nothing pending, and the repeated ask proposes the same batch.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from maosic.language.compiler import Program, compile_config
 from maosic.language.config import ReactionConfig, load_config
 from maosic.language.errors import LanguageError
 from maosic.optimize.base import Optimizer
-from maosic.optimize.registry import make_optimizer, restore_optimizer
+from maosic.optimize.registry import make_optimizer, optimizer_class, restore_optimizer
 from maosic.phases import ExperimentTiming, Stopwatch
 from maosic.resources import LabNotReady, ResourceProblem, check_resources
 
@@ -150,6 +155,68 @@ def default_target(config: ReactionConfig) -> dict[str, Any]:
     return config.target(DEFAULT_METRIC)
 
 
+def configured_options(config: ReactionConfig, optimizer: str) -> dict[str, Any]:
+    """The configuration's optimizer options when ``optimizer`` (the request's) is the
+    configuration's optimizer; none when the submission named another one, which then runs
+    with its own defaults (options are meaningful only to the optimizer they were written for).
+    """
+    if config.optimizer_name is None or config.optimizer_name != optimizer:
+        return {}
+    return config.optimizer_options
+
+
+def batch_size(nreq: Any, optimizer: str) -> int:
+    """Points per optimizer call: the configuration's ``nreq``; 0 (or none) means the
+    optimizer's own ``default_batch``."""
+    if isinstance(nreq, int) and not isinstance(nreq, bool) and nreq > 0:
+        return nreq
+    try:
+        return optimizer_class(optimizer).default_batch
+    except ValueError:  # an optimizer this core no longer has: building it says so
+        return 1
+
+
+@dataclass
+class _Batch:
+    """The points one optimizer call proposed, run one after another (``nreq`` per call)."""
+
+    number: int = 0  # the request's 1st, 2nd, ... ask; 0 before the first
+    size: int = 0  # points the ask returned
+    points: list[dict[str, float]] = field(default_factory=list)  # not yet stored, in order
+
+    @classmethod
+    def asked(cls, optimizer: Optimizer, number: int, n: int) -> _Batch:
+        points = optimizer.ask(n) if n > 0 else []
+        return cls(number=number, size=len(points), points=points)
+
+    def describe(self) -> str:
+        """Where the next point stands, e.g. ``batch 3: point 2 of 4``."""
+        return f"batch {self.number}: point {self.size - len(self.points) + 1} of {self.size}"
+
+
+def _why_stop(
+    budget: int,
+    goal: float | None,
+    patience: int | None,
+    cancel_requested: bool,
+    n_counted: int,
+    rewards: list[float | None],
+    best: float | None,
+) -> tuple[RequestStatus, str] | None:
+    """The status and reason the request ends with now, or None while it goes on."""
+    if cancel_requested:
+        return RequestStatus.CANCELLED, "cancelled by the user"
+    if goal is not None and best is not None and best >= float(goal):
+        return RequestStatus.DONE, f"target reached: reward {best:.4g} >= goal {goal}"
+    if n_counted >= budget:
+        return RequestStatus.DONE, f"budget of {budget} experiments used"
+    if patience:
+        scored = [(r, i) for i, r in enumerate(rewards) if r is not None]
+        if scored and n_counted - 1 - max(scored)[1] >= int(patience):
+            return RequestStatus.DONE, f"no improvement in the last {patience} experiments"
+    return None
+
+
 class Campaign:
     def __init__(self, ctx: CampaignContext, request_id: int):
         self.ctx = ctx
@@ -203,22 +270,32 @@ class Campaign:
                 return self._finish_from_history(reward, request_id, number, float(goal))
         ran = 0
         watch = self._watch
-        redo: dict[str, float] | None = None  # a point the lab lost, to be run again
+        per_ask = batch_size(config.nreq, optimizer.name)
+        batch = self._resume_batch(optimizer)
         in_a_row = 0
         while True:
             watch.restart()
             round_trips = self._client.round_trips
             with watch.phase("stop check"):
-                stop = self._stop_reason(budget, goal, patience)
+                stop, counted = self._stop_reason(budget, goal, patience)
             if stop is not None:
                 status, reason = stop
                 return self._finish(status, reason, ran)
             if self.ctx.should_stop():
                 return self._pause("the core is shutting down; the request resumes at restart", ran)
             with watch.phase("ask"):
-                point = redo if redo is not None else optimizer.ask(1)[0]
+                if not batch.points:
+                    left = budget - counted  # never more points than experiments left
+                    batch = _Batch.asked(optimizer, batch.number + 1, min(per_ask, left))
+            if not batch.points:
+                return self._finish(
+                    RequestStatus.DONE, "every point of the search space's grid has been tried", ran
+                )
+            # The batch's next point stays at its head until its result is stored: a point the
+            # lab lost is run again, and so is one cut off by a crash (see _resume_batch).
+            point = batch.points[0]
             with watch.phase("begin"):
-                number, experiment_id = self._begin_experiment(point)
+                number, experiment_id = self._begin_experiment(point, batch)
             try:
                 result = self._execute(program, point, target, include_init=not self._initialised)
             except CampaignPaused as exc:
@@ -228,10 +305,11 @@ class Campaign:
                 self._abort_experiment(experiment_id, str(exc), lab_failure=True)
                 return self._pause(str(exc), ran)
             except LabFailure as exc:
-                # Not the chemistry's fault: the same point is run again, uncounted.
+                # Not the chemistry's fault: the same point is run again, uncounted, after the
+                # init list again (the lab may have been recovered: pumps emptied, arm homed).
                 in_a_row += 1
+                self._initialised = False
                 total = self._abort_experiment(experiment_id, str(exc), lab_failure=True)
-                redo = point
                 if total >= LAB_FAILURES_MAX + budget // 10:
                     return self._finish(
                         RequestStatus.FAILED,
@@ -249,9 +327,10 @@ class Campaign:
             except CampaignLinkFailed as exc:
                 self._abort_experiment(experiment_id, str(exc))  # aborted: not counted
                 return self._fail_link(str(exc), ran)
-            redo, in_a_row = None, 0
+            in_a_row = 0
             self._initialised = True
             self._store(number, experiment_id, point, result, optimizer)
+            batch.points.pop(0)
             ran += 1
             if self.ctx.on_timing is not None:
                 self.ctx.on_timing(
@@ -297,9 +376,10 @@ class Campaign:
         check_resources(self._client, program, config, budget)
         space = config.search_space()
         if state:
+            # the options are among the state's hyperparameters: a restart keeps them
             optimizer = restore_optimizer(state)
         else:
-            optimizer = make_optimizer(name, space, seed=seed)
+            optimizer = make_optimizer(name, space, seed=seed, **configured_options(config, name))
             points, losses = self._history(reaction_id)
             if points:
                 optimizer.preload(points, losses)
@@ -346,7 +426,9 @@ class Campaign:
 
     def _stop_reason(
         self, budget: int, goal: float | None, patience: int | None
-    ) -> tuple[RequestStatus, str] | None:
+    ) -> tuple[tuple[RequestStatus, str] | None, int]:
+        """Why the request stops now (None: it goes on) and how many experiments counted."""
+
         def read(session: Session) -> tuple[bool, int, list[float | None], float | None]:
             # Two columns, not the whole row: the optimizer state in it grows every experiment.
             cancel, best = session.execute(
@@ -369,21 +451,38 @@ class Campaign:
             return cancel, len(rewards), rewards, best
 
         cancel_requested, n_counted, rewards, best_hist = self._with_retries(read)
-        if cancel_requested:
-            return RequestStatus.CANCELLED, "cancelled by the user"
-        if goal is not None and best_hist is not None and best_hist >= float(goal):
-            return RequestStatus.DONE, f"target reached: reward {best_hist:.4g} >= goal {goal}"
-        if n_counted >= budget:
-            return RequestStatus.DONE, f"budget of {budget} experiments used"
-        if patience:
-            scored = [(r, i) for i, r in enumerate(rewards) if r is not None]
-            if scored and n_counted - 1 - max(scored)[1] >= int(patience):
-                return RequestStatus.DONE, f"no improvement in the last {patience} experiments"
-        return None
+        stop = _why_stop(budget, goal, patience, cancel_requested, n_counted, rewards, best_hist)
+        return stop, n_counted
+
+    def _resume_batch(self, optimizer: Optimizer) -> _Batch:
+        """The batch in progress when this run starts.
+
+        The checkpoint is written with each result, so the optimizer's pending points (asked,
+        not yet told) are the rest of the batch of the last stored experiment: they run first,
+        under that batch's number, and none is lost or asked twice. With none pending the next
+        ask starts a new batch; an experiment cut off in a batch's first point is then asked
+        again, and a deterministic optimizer proposes the same batch (module docstring).
+        """
+        counted = (
+            Experiment.request_id == self.request_id,
+            Experiment.status.in_((ExperimentStatus.DONE, ExperimentStatus.FAILED)),
+        )
+        with self.ctx.sessions() as session:
+            last = session.scalar(select(func.max(Experiment.batch)).where(*counted)) or 0
+            pending = optimizer.pending
+            if not pending:
+                return _Batch(number=last)
+            stored = session.scalar(
+                select(func.count())
+                .select_from(Experiment)
+                .where(*counted, Experiment.batch == last)
+            )
+        return _Batch(number=last, size=int(stored or 0) + len(pending), points=pending)
 
     # -- one experiment -----------------------------------------------------------------------
-    def _begin_experiment(self, point: dict[str, float]) -> tuple[int, int]:
-        """Write the experiment as running; its number in the campaign and its row id."""
+    def _begin_experiment(self, point: dict[str, float], batch: _Batch) -> tuple[int, int]:
+        """Write the experiment as running, with the batch that proposed it; its number in the
+        campaign and its row id."""
 
         def write(session: Session) -> tuple[int, int]:
             last = session.scalar(
@@ -400,13 +499,11 @@ class Campaign:
                     params=point,
                     status=ExperimentStatus.RUNNING,
                     started_at=utcnow(),
+                    batch=batch.number,
                 )
             )
-            self._update_request(
-                session,
-                current_step=f"experiment {number}: starting at {_fmt(point)}"[:255],
-                heartbeat_at=utcnow(),
-            )
+            step = f"experiment {number} ({batch.describe()}): starting at {_fmt(point)}"
+            self._update_request(session, current_step=step[:255], heartbeat_at=utcnow())
             return number, inserted.inserted_primary_key[0]
 
         return self._with_retries(write)

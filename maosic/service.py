@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import check_target
-from maosic.campaign import default_target
+from maosic.campaign import batch_size, configured_options, default_target
 from maosic.db.models import Experiment, ExperimentStatus, Lab, Request, RequestStatus, User
 from maosic.db.repository import get_or_create_reaction
 from maosic.db.session import run_transaction
@@ -23,7 +23,13 @@ from maosic.labs import NoLabFits, route
 from maosic.language.compiler import Program, compile_config
 from maosic.language.config import ReactionConfig, formula_config, load_config
 from maosic.language.errors import LanguageError
-from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
+from maosic.optimize.registry import (
+    DEFAULT_OPTIMIZER,
+    OPTIMIZERS,
+    check_options,
+    optimizer_options,
+)
+from maosic.optimize.space import Space, as_space
 from maosic.queue import QueueError, cancel, enqueue, position, waiting
 from maosic.resources import ResourceProblem, check_fit
 from maosic.rpc_auth import INSTALLATION, Caller
@@ -96,14 +102,7 @@ class CoreService:
                 str(exc),
                 {"line": exc.line, "column": exc.column, "message": exc.message},
             ) from exc
-        optimizer = optimizer or parsed.optimizer or DEFAULT_OPTIMIZER
-        if isinstance(optimizer, dict):  # {"name": ..., options}: the name picks the class
-            optimizer = optimizer.get("name")
-        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-            raise ServiceError(
-                "optimizer",
-                f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
-            )
+        optimizer = _choose_optimizer(optimizer, parsed)
         try:
             # Checked whole now: a target that cannot score an experiment must not reach the
             # lab (it would fail only after the first experiment ran).
@@ -283,6 +282,10 @@ class CoreService:
             "lab": request.lab.name if request.lab else None,
             "target": request.target,
             "optimizer": request.optimizer,
+            # points per optimizer call: the configuration's nreq, 0 resolved to the optimizer's
+            "batch_size": batch_size(
+                (request.reaction.config or {}).get("nreq"), request.optimizer
+            ),
             "budget": request.budget,
             "n_done": int(counted or 0),
             # Failures that count against the budget (no usable spectrum: the chemistry) and
@@ -305,6 +308,7 @@ class CoreService:
                     "number": e.number,
                     "params": e.params,
                     "status": e.status.value,
+                    "batch": e.batch,  # which optimizer call proposed it (1, 2, ...)
                     "reward": e.reward,
                     "error": e.error,
                     "failure_kind": e.failure_kind,
@@ -314,6 +318,45 @@ class CoreService:
                 for e in request.experiments
             ]
         return info
+
+
+def _choose_optimizer(requested: Any, parsed: ReactionConfig) -> str:
+    """The name of the optimizer the request runs, its configured options checked.
+
+    A name given at submission replaces the configuration's. The configuration's options go
+    with the configuration's optimizer (:func:`maosic.campaign.configured_options`), so another
+    optimizer named at submission runs with its defaults.
+    """
+    if isinstance(requested, dict):  # {"name": ...}, the configuration's form, without options
+        extra = sorted(str(k) for k in requested if k != "name")
+        if extra:
+            raise ServiceError(
+                "optimizer",
+                f"options ({', '.join(extra)}) belong in the reaction configuration's "
+                "'optimizer' object; a submission names the optimizer only",
+            )
+        requested = requested.get("name")
+    name = requested or parsed.optimizer_name or DEFAULT_OPTIMIZER
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ServiceError(
+            "optimizer", f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
+    try:
+        # Refused now, not when the request's turn comes: the campaign builds the optimizer
+        # with these options on this space only then.
+        check_options(name, configured_options(parsed, name), _search_space(parsed))
+    except ValueError as exc:
+        raise ServiceError("optimizer", str(exc), {"options": optimizer_options(name)}) from exc
+    return name
+
+
+def _search_space(parsed: ReactionConfig) -> Space | None:
+    """The optimizer's space, or None when there is none to build: that is the configuration's
+    fault, not the optimizer's, and the campaign reports it as such."""
+    try:
+        return as_space(parsed.search_space())
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_number_pair(value: Any) -> bool:

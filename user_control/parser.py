@@ -179,7 +179,11 @@ def _submit(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--target", help='metric name, or a JSON target {"metric": ...}')
     p.add_argument("--budget", type=count, help="most experiments to run")
-    p.add_argument("--optimizer", help="snobfit (default), random, grid, lhs, bayes")
+    p.add_argument(
+        "--optimizer",
+        help="hybrid, snobfit, bayes, lhs, grid or random (default: the configuration's, else "
+        "hybrid); another than the configuration's runs without its options",
+    )
     p.add_argument("--seed", type=int, default=0, help="optimizer seed (0)")
     p.add_argument("--name", help="name of a formula request")
     p.add_argument("--watch", action="store_true", help="follow it with a progress bar")

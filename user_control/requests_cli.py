@@ -142,8 +142,10 @@ def render_experiments(experiments: list[dict[str, Any]]) -> list[str]:
         names.extend(k for k in (exp.get("params") or {}) if k not in names)
     rewarded = [e for e in experiments if e.get("reward") is not None]
     best = max(rewarded, key=lambda e: e["reward"]) if rewarded else None
-    header = f"  {'#':>4}  {'status':<9}" + "".join(f"{n:>10}" for n in names) + f"{'reward':>12}"
-    lines = [header]
+    # which optimizer call proposed each point; cores from before batches do not say
+    batched = any(e.get("batch") is not None for e in experiments)
+    header = f"  {'#':>4}" + (f"  {'batch':>5}" if batched else "") + f"  {'status':<9}"
+    lines = [header + "".join(f"{n:>10}" for n in names) + f"{'reward':>12}"]
     for exp in experiments:
         params = exp.get("params") or {}
         cells = "".join(
@@ -151,7 +153,11 @@ def render_experiments(experiments: list[dict[str, Any]]) -> list[str]:
             for n in names
         )
         mark = " *" if exp is best else ""
-        line = f"  {exp['number']:>4}  {exp['status']:<9}{cells}{_reward(exp.get('reward')):>12}"
+        batch = f"  {exp.get('batch') or '-':>5}" if batched else ""
+        line = (
+            f"  {exp['number']:>4}{batch}  {exp['status']:<9}{cells}"
+            f"{_reward(exp.get('reward')):>12}"
+        )
         if exp.get("error"):
             line += f"  error: {exp['error']}"
         lines.append(line + mark)

@@ -57,7 +57,9 @@
     const rows = experiments.slice().reverse().map((e) => {
       const tr = document.createElement("tr");
       const a = document.createElement("a"); a.href = expUrl + e.number; a.textContent = e.number;
-      const cells = [a, fmtParams(e.params), badge(e.status),
+      // the batch: which optimizer call proposed the point ("–" for runs from before batches)
+      const cells = [a, e.batch === null || e.batch === undefined ? "–" : String(e.batch),
+        fmtParams(e.params), badge(e.status),
         e.reward === null ? "–" : String(Number(e.reward.toPrecision(4))), note(e)];
       for (const c of cells) {
         const td = document.createElement("td");

@@ -201,6 +201,9 @@ class Experiment(Base):
     # Why a failed or aborted experiment failed: "chemistry" (counted, told to the optimizer),
     # "lab" (redone) or "cut off" (the core stopped mid-experiment; redone).
     failure_kind: Mapped[str | None] = mapped_column(String(16))
+    # Which optimizer call proposed the point: the request's 1st, 2nd, ... ask (``nreq``
+    # points each); a redone experiment keeps its batch. None for rows from before batches.
+    batch: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -4,8 +4,10 @@ from maosic.optimize.base import Optimizer
 from maosic.optimize.registry import (
     DEFAULT_OPTIMIZER,
     OPTIMIZERS,
+    check_options,
     make_optimizer,
     optimizer_class,
+    optimizer_options,
     restore_optimizer,
 )
 from maosic.optimize.space import Space, as_space
@@ -19,7 +21,9 @@ __all__ = [
     "StopReason",
     "Stopper",
     "as_space",
+    "check_options",
     "make_optimizer",
     "optimizer_class",
+    "optimizer_options",
     "restore_optimizer",
 ]

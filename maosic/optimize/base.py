@@ -43,6 +43,11 @@ class Optimizer(ABC):
     """Abstract ask/tell optimizer over a :class:`~maosic.optimize.space.Space` grid."""
 
     name: ClassVar[str] = ""
+    # Points per ask when the configuration's ``nreq`` is 0 ("the optimizer's own batch size").
+    # All are 1: the loop runs one experiment at a time, so every later point of a batch is
+    # chosen knowing less than a fresh ask would; a larger default needs a reason (e.g. a
+    # design that is only space-filling as a whole).
+    default_batch: ClassVar[int] = 1
 
     def __init__(self, space: Any, seed: int = 0) -> None:
         self.space: Space = as_space(space)
