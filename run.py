@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -160,6 +161,57 @@ def _stop_children(children: dict[str, subprocess.Popen]) -> None:
             child.wait()
 
 
+def _busy_ports(host: str, ports: dict[str, int]) -> dict[str, int]:
+    """The ports (by what would use them) that something on ``host`` already listens on."""
+    import socket
+
+    busy = {}
+    for name, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                busy[name] = port
+    return busy
+
+
+@dataclass(frozen=True)
+class _SimLab:
+    """One simulated lab of the all-in-one start: its name in the core, rig, port, and the
+    suffix of its state files in the instance folder."""
+
+    name: str
+    chemistry: str
+    port: int
+    suffix: str
+
+    def url(self, host: str) -> str:
+        return f"http://{host}:{self.port}/"
+
+    def argv(self, settings, host: str, speed: float) -> list[str]:
+        instance = settings.instance_path
+        return [
+            "hardware",
+            "--sim",
+            "--chemistry",
+            self.chemistry,
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            "--seed",
+            str(settings.sim_seed),
+            "--speed",
+            str(speed),
+            # The simulated lab keeps its syringes, bottles, heater and arm across restarts as
+            # hardware does, and the daemon its belief about them (issue 18): together, or
+            # every restart would report discrepancies.
+            "--journal",
+            str(instance / f"lab-journal{self.suffix}.json"),
+            "--sim-state",
+            str(instance / f"sim-lab-state{self.suffix}.json"),
+        ]
+
+
 def run_all(settings, args: argparse.Namespace) -> int:
     from maosic.config import ensure_core_token, ensure_secret_key
 
@@ -172,38 +224,42 @@ def run_all(settings, args: argparse.Namespace) -> int:
     host = settings.host
     hardware_url = f"http://{host}:{settings.hardware_port}/"
     core_url = f"http://{host}:{settings.core_port}/"
+    # One simulated lab per rig of the papers, behind the one queue: the core routes each
+    # request to the lab that has its modules and reagents ("default" keeps its name so that
+    # an existing database's requests stay with it).
+    sims = [_SimLab("default", "cspbbr3", settings.hardware_port, "")]
+    if settings.second_lab_port:
+        sims.append(_SimLab("cs3cu2i5", "cs3cu2i5", settings.second_lab_port, "-cs3cu2i5"))
     env = {
         **os.environ,
         "MAOSIC_NO_BOOTSTRAP": "1",
         "MAOSIC_HARDWARE_URL": hardware_url,
         "MAOSIC_CORE_URL": core_url,
+        "MAOSIC_LABS": ",".join(f"{lab.name}={lab.url(host)}" for lab in sims),
     }
+    ports = {"web site": settings.web_port, "core": settings.core_port}
+    ports |= {f"hardware daemon ({lab.chemistry})": lab.port for lab in sims}
+    busy = _busy_ports(host, ports)
+    if busy:
+        # Said before anything starts: otherwise the readiness probes would be answered by
+        # whatever holds the ports (another MAOSIC) and this one would claim to be running.
+        print(
+            "MAOSIC cannot start: "
+            + "; ".join(f"port {port} for the {name} is in use" for name, port in busy.items())
+            + ". Another MAOSIC may be running: stop it, or choose other ports "
+            "(MAOSIC_WEB_PORT, MAOSIC_CORE_PORT, MAOSIC_HARDWARE_PORT, MAOSIC_SECOND_LAB_PORT).",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     children: dict[str, subprocess.Popen] = {}
     try:
-        children["hardware daemon"] = _child(
-            "hardware daemon",
-            [
-                "hardware",
-                "--sim",
-                "--host",
-                host,
-                "--port",
-                str(settings.hardware_port),
-                "--seed",
-                str(settings.sim_seed),
-                "--speed",
-                str(speed),
-                # The simulated lab keeps its syringes, bottles, heater and arm across restarts
-                # as hardware does, and the daemon its belief about them (issue 18): together,
-                # or every restart would report discrepancies.
-                "--journal",
-                str(settings.instance_path / "lab-journal.json"),
-                "--sim-state",
-                str(settings.instance_path / "sim-lab-state.json"),
-            ],
-            env,
-        )
-        _wait_for_rpc("hardware daemon", hardware_url, "system.status", children["hardware daemon"])
+        for lab in sims:
+            name = f"hardware daemon ({lab.chemistry})"
+            children[name] = _child(name, lab.argv(settings, host, speed), env)
+        for lab in sims:
+            name = f"hardware daemon ({lab.chemistry})"
+            _wait_for_rpc(name, lab.url(host), "system.status", children[name])
         children["core"] = _child("core", ["core"], env)
         _wait_for_rpc("core", core_url, "queue.list", children["core"], core_token)
         settings.hardware_url, settings.core_url = hardware_url, core_url
@@ -219,8 +275,11 @@ def run_all(settings, args: argparse.Namespace) -> int:
             "\nMAOSIC is running (simulated lab on loopback, no TLS: for one machine only).\n"
             f"  web site:         http://{host}:{settings.web_port}/\n"
             f"  core handler:     {core_url}   (JSON-RPC 2.0; token in instance/core.token)\n"
-            f"  hardware daemon:  {hardware_url}   (JSON-RPC 2.0, simulated lab)\n"
-            f"  database:         {_shown_url(settings.resolved_database_url)}\n"
+            + "".join(
+                f"  hardware daemon:  {lab.url(host)}   (JSON-RPC 2.0, simulated {lab.chemistry})\n"
+                for lab in sims
+            )
+            + f"  database:         {_shown_url(settings.resolved_database_url)}\n"
             f"{accounts}"
             "Press Ctrl-C to stop.\n",
             flush=True,

@@ -89,8 +89,9 @@ class RequestForm(FlaskForm):
     reaction_id = SelectField("Stored reaction", coerce=int, validate_choice=False)
     name = StringField("Name of the request", validators=[Optional(), Length(max=128)])
     formula = TextAreaField("Formula", validators=[Optional(), Length(max=20_000)])
-    config_file = FileField("Configuration file (JSON)")
-    space = FieldList(FormField(SpaceRow), min_entries=4, max_entries=8)
+    config_file = FileField("Configuration (JSON) or formula file")
+    # six rows: the shipped formula files carry up to six vary/fix lines (Cs3Cu2I5)
+    space = FieldList(FormField(SpaceRow), min_entries=6, max_entries=8)
     metric = SelectField("Target", validate_choice=False)
     budget = IntegerField(
         "Budget (experiments)", validators=[InputRequired(), NumberRange(min=1, max=MAX_BUDGET)]

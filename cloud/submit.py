@@ -11,9 +11,20 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms.fields.choices import SelectChoice
 
 from cloud.context import db, web
@@ -21,8 +32,9 @@ from cloud.forms import RequestForm
 from cloud.rpc_client import RpcFailure, RpcUnavailable
 from maosic.db.models import Reaction
 from maosic.language.compiler import compile_formula
-from maosic.language.config import formula_config
+from maosic.language.config import formula_config, load_config
 from maosic.language.errors import LanguageError
+from maosic.language.header import formula_space
 
 bp = Blueprint("submit", __name__)
 
@@ -125,6 +137,11 @@ def _stored_config(
             continue
         params[name]["bound"] = spec["bound"]
         params[name]["var"] = 1
+        low, high = spec["bound"]
+        default = params[name].get("default")
+        if not isinstance(default, int | float) or not low <= default <= high:
+            # the user moved the bounds, not the start value: start in the middle of theirs
+            params[name]["default"] = _num(Decimal(str((low + high) / 2)))
         if "dx" in spec:
             params[name]["dx"] = spec["dx"]
     return config
@@ -149,24 +166,46 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
     elif source == "formula":
         if not (form.formula.data or "").strip():
             raise ValueError("write a formula")
-        if not any("bound" in spec for spec in space.values()):
+        try:
+            header = formula_space(form.formula.data)
+        except LanguageError as exc:
+            message = f"formula: line {exc.line}, column {exc.column}: {exc.message}"
+            raise ValueError(message) from None
+        if not any("bound" in spec for spec in {**header, **space}.values()):
+            try:  # a broken formula is the first thing to say (H[400] before a missing space)
+                compile_formula(form.formula.data)
+            except LanguageError as exc:
+                message = f"formula: line {exc.line}, column {exc.column}: {exc.message}"
+                raise ValueError(message) from None
             raise ValueError(
                 "a formula needs its search space: fill in at least one variable with two "
-                "different bounds (equal bounds hold a variable fixed)"
+                "different bounds (equal bounds hold a variable fixed), or write it in the "
+                "formula as '# vary T from 90 to 180 step 0.5' lines"
             )
-        if any("fixed" in spec for spec in space.values()):
-            params["config"] = formula_config(form.formula.data, space, form.name.data)
-        else:
-            params["formula"], params["space"] = form.formula.data, space
+        # The rows over the formula's own "# vary"/"# fix" lines: the core merges them.
+        params["formula"], params["space"] = form.formula.data, space
     else:
         upload = form.config_file.data
         if upload is None or not getattr(upload, "filename", ""):
             raise ValueError("choose a configuration file to upload")
         try:
-            params["config"] = upload.read().decode("utf-8")
+            text = upload.read().decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ValueError("the configuration file must be UTF-8 text (JSON)") from exc
+            raise ValueError("the file must be UTF-8 text (JSON or a formula)") from exc
+        if _is_formula_file(upload.filename, text):
+            # a formula file carries its space in its own "# vary"/"# fix" lines
+            params["formula"] = text
+        else:
+            params["config"] = text
     return params
+
+
+def _is_formula_file(filename: str, text: str) -> bool:
+    """A ``.formula`` file, or text that is not a JSON document at all (a configuration starts
+    with '{'); anything else goes to the core as JSON, which says what is wrong with it."""
+    if filename.lower().endswith(".formula"):
+        return True
+    return not filename.lower().endswith(".json") and not text.lstrip().startswith("{")
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -214,14 +253,37 @@ def check_formula() -> Response:
     if not formula.strip():
         return jsonify(ok=False, error={"line": 1, "column": 1, "message": "empty formula"})
     try:
-        program = compile_formula(formula)
+        space = formula_space(formula)
+        config = load_config(formula_config(formula, space)) if space else None
+        program = compile_formula(formula, config)
     except LanguageError as exc:
         return jsonify(ok=False, error=exc.to_dict())
     return jsonify(
         ok=True,
         variables=sorted(program.variables),
         codes=[inst.get("code") for inst in program.instructions],
+        space=space,  # the formula's own vary/fix lines, for the search-space rows
     )
+
+
+@bp.app_errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> tuple[Response | str, int]:
+    """An upload over the limit: the form again, saying the limit (the body is not read, so
+    the typed fields are gone; submit.js refuses such a file before it is sent)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    shown = f"{limit / 1048576:g} MB" if limit >= 1048576 else f"{limit / 1024:g} kB"
+    message = (
+        f"the upload is larger than the limit of {shown}; "
+        "a reaction configuration or formula file is a few kB"
+    )
+    if request.endpoint != "submit.new_request" or not current_user.is_authenticated:
+        return render_template("error.html", code=413, message=message), 413
+    form = RequestForm(formdata=None)
+    described, core_up = core_describe()
+    _fill_choices(form, described)
+    form.budget.data = 120
+    error = {"field": "config_file", "message": message}
+    return render_template("submit/new.html", form=form, error=error, core_up=core_up), 413
 
 
 @bp.route("/reactions/<int:reaction_id>.json")

@@ -245,8 +245,7 @@ def sim_config_data(chemistry: str = "cspbbr3", lab_key: str = "sim") -> dict[st
         "safety": {"max_setpoint_C": rig.HEATER_MAX_C, "overtemp_trip_C": rig.HEATER_MAX_C + 10.0,
                    "max_ramp_C_min": rig.HEATER_RAMP_MAX_C_MIN,
                    "max_flow_mL_min": spec.max_rate_mL_min, "require_stable_heater": True},
-        "reagents": {name: {"stock_mL": ml, **({"aliases": list(rig.REAGENT_ALIASES[name])}
-                                                if name in rig.REAGENT_ALIASES else {})}
+        "reagents": {name: {"stock_mL": ml, "aliases": list(spec.aliases.get(name, ()))}
                      for name, ml in spec.stock_mL.items()},
         "devices": devices,
     }  # fmt: skip

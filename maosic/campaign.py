@@ -150,9 +150,24 @@ class CampaignContext:
 DEFAULT_METRIC = "max_abs_cd_at_exciton"  # the paper's: -|CD| at the first exciton peak is the loss
 
 
+# Without a metric (a bare formula), the target follows what the reaction measures: the first
+# code of this table the experiment has. A CD measurement scores |CD| as the paper does; a
+# reaction that only reads photoluminescence (the Cs3Cu2I5 rig) scores its PLQY proxy.
+METRIC_BY_MEASUREMENT: tuple[tuple[str, str], ...] = (
+    ("ABS-CD", "max_abs_cd_at_exciton"),
+    ("CD", "max_abs_cd_at_exciton"),
+    ("PL", "max_plqy"),
+)
+
+
 def default_target(config: ReactionConfig) -> dict[str, Any]:
-    """The configuration's ``metric`` (a name, a target object or the paper's array form)."""
-    return config.target(DEFAULT_METRIC)
+    """The configuration's ``metric`` (a name, a target object or the paper's array form); for
+    a configuration without one, the metric of what its experiment measures."""
+    fallback = DEFAULT_METRIC
+    if not config.metric:
+        codes = {inst.get("code") for inst in config.experiment}
+        fallback = next((m for code, m in METRIC_BY_MEASUREMENT if code in codes), fallback)
+    return config.target(fallback)
 
 
 def configured_options(config: ReactionConfig, optimizer: str) -> dict[str, Any]:

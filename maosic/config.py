@@ -41,6 +41,9 @@ class Settings:
     web_port: int = 5000
     core_port: int = 9999
     hardware_port: int = 8888
+    # All-in-one start (run.py): the second simulated lab, the Cs3Cu2I5 rig, behind the same
+    # queue as the CsPbBr3 rig on hardware_port, so every shipped example runs; 0: none.
+    second_lab_port: int = 8889
     hardware_token: str = ""  # bearer token sent to the daemon, if it requires one
     # Bearer token of this installation's own services (the web site, terminals on this
     # machine) at the core's handler; empty: generated once into instance/core.token.

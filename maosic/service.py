@@ -20,9 +20,10 @@ from maosic.db.models import Experiment, ExperimentStatus, Lab, Request, Request
 from maosic.db.repository import get_or_create_reaction
 from maosic.db.session import run_transaction
 from maosic.labs import NoLabFits, route
-from maosic.language.compiler import Program, compile_config
+from maosic.language.compiler import Program, compile_config, compile_formula
 from maosic.language.config import ReactionConfig, formula_config, load_config
 from maosic.language.errors import LanguageError
+from maosic.language.header import formula_space
 from maosic.optimize.registry import (
     DEFAULT_OPTIMIZER,
     OPTIMIZERS,
@@ -94,6 +95,8 @@ class CoreService:
         config_dict = self._config_from(config, formula, space, name)
         try:
             parsed = load_config(config_dict)
+            if name and config is not None:
+                parsed.name = name  # the request name the user typed wins over the file's
             program = compile_config(parsed)
             reagents = set(program.reagent_volumes(parsed.defaults()))
         except LanguageError as exc:
@@ -150,13 +153,29 @@ class CoreService:
             return config
         if not formula:
             raise ServiceError("config", "give a reaction configuration or a formula")
-        if not isinstance(space, dict) or not space:
+        if space is not None and not isinstance(space, dict):
+            raise ServiceError("space", "must be an object {NAME: {bound, dx} or {fixed}}")
+        try:
+            # The formula's own "# vary"/"# fix" lines, then what the caller gave on top.
+            space = {**formula_space(formula), **(space or {})}
+        except LanguageError as exc:
+            where = {"line": exc.line, "column": exc.column, "message": exc.message}
+            raise ServiceError("formula", str(exc), where) from exc
+        if not any("bound" in spec for spec in space.values() if isinstance(spec, dict)):
+            try:  # a broken formula is said first: the space is the smaller problem
+                compile_formula(formula)
+            except LanguageError as exc:
+                where = {"line": exc.line, "column": exc.column, "message": exc.message}
+                raise ServiceError("formula", str(exc), where) from exc
             raise ServiceError(
                 "space",
-                'a formula needs its search space, e.g. {"T": {"bound": [90, 180], "dx": 0.5}}',
+                "a formula needs its search space: give it (e.g. "
+                '{"T": {"bound": [90, 180], "dx": 0.5}}) or write it in the formula\'s own '
+                "lines (# vary T from 90 to 180 step 0.5)",
             )
         for var, spec in space.items():
-            if not isinstance(spec, dict) or not _is_number_pair(spec.get("bound")):
+            fixed = isinstance(spec, dict) and set(spec) == {"fixed"}
+            if not fixed and (not isinstance(spec, dict) or not _is_number_pair(spec.get("bound"))):
                 raise ServiceError("space", f"variable {var!r} needs a 'bound' [lo, hi] of numbers")
         return formula_config(formula, space, name)
 

@@ -25,16 +25,36 @@
     return Array.from(document.querySelectorAll("#space-card tbody tr")).map((tr) => tr.querySelectorAll("input"));
   }
 
-  function fillSpace(space) {
+  // Who filled the rows: a stored reaction ("reaction"), the formula's own "# vary"/"# fix"
+  // lines ("header"), or the user (null): the page only replaces rows it filled itself.
+  let rowsFrom = null;
+
+  function fillSpace(space, from) {
     const rows = spaceRows();
     const entries = Object.entries(space || {});
     rows.forEach((inputs, i) => {
       const e = entries[i];
+      const spec = e ? e[1] : {};
+      const held = spec.fixed !== undefined && spec.fixed !== null;
+      const bound = held ? [spec.fixed, spec.fixed] : spec.bound;
       inputs[0].value = e ? e[0] : "";
-      inputs[1].value = e && e[1].bound ? e[1].bound[0] : "";
-      inputs[2].value = e && e[1].bound ? e[1].bound[1] : "";
-      inputs[3].value = e && e[1].dx !== null && e[1].dx !== undefined ? e[1].dx : "";
+      inputs[1].value = bound ? bound[0] : "";
+      inputs[2].value = bound ? bound[1] : "";
+      inputs[3].value = spec.dx !== null && spec.dx !== undefined ? spec.dx : "";
     });
+    rowsFrom = from;
+  }
+
+  function chosenSource() {
+    return form.querySelector('input[name="source"]:checked').value;
+  }
+
+  function sourceChanged() {
+    showPane();
+    const chosen = chosenSource();
+    if (chosen === "stored") loadReaction(true);
+    else if (rowsFrom === "reaction") fillSpace({}, null); // not this reaction's rows
+    if (chosen === "formula" && formula && formula.value.trim()) check();
   }
 
   async function loadReaction(prefill) {
@@ -45,7 +65,7 @@
       const r = await reply.json();
       document.getElementById("stored-formula").textContent = r.formula ||
         `instruction list: ${r.codes.join(" → ")}`;
-      if (prefill) fillSpace(r.space);
+      if (prefill) fillSpace(r.space, "reaction");
       // The target stays "as the configuration says" unless the user picks one: the reaction's
       // own metric, in whatever form it is written, is then what the core uses.
     } catch (err) {
@@ -76,6 +96,10 @@
         status.className = "formula-status ok";
         const vars = data.variables.length ? ` · variables: ${data.variables.map((v) => "$" + v).join(", ")}` : "";
         status.textContent = `✓ compiles to ${data.codes.length} instructions (${[...new Set(data.codes)].join(", ")})${vars}`;
+        const blankRows = spaceRows().every((r) => !r[0].value);
+        if (data.space && Object.keys(data.space).length && (rowsFrom !== null || blankRows)) {
+          fillSpace(data.space, "header");
+        }
         const names = spaceRows().map((r) => r[0].value).filter(Boolean);
         const rows = spaceRows();
         data.variables.filter((v) => !names.includes(v)).forEach((v) => {
@@ -97,7 +121,21 @@
     }
   }
 
-  for (const radio of form.querySelectorAll('input[name="source"]')) radio.addEventListener("change", showPane);
+  for (const radio of form.querySelectorAll('input[name="source"]')) radio.addEventListener("change", sourceChanged);
+  document.getElementById("space-card").addEventListener("input", () => { rowsFrom = null; });
+  // A file over the site's upload limit is refused here, so nothing typed on the form is lost.
+  const fileInput = document.getElementById("config_file");
+  const uploadStatus = document.getElementById("upload-status");
+  const maxBytes = Number(form.dataset.maxBytes || 0);
+  form.addEventListener("submit", (event) => {
+    const file = fileInput && fileInput.files && fileInput.files[0];
+    if (chosenSource() !== "upload" || !file || !maxBytes || file.size <= maxBytes) return;
+    event.preventDefault();
+    uploadStatus.className = "formula-status error";
+    uploadStatus.textContent = `${file.name} is ${(file.size / 1048576).toFixed(1)} MB, over the ` +
+      `limit of ${(maxBytes / 1048576).toFixed(1)} MB; a configuration or formula file is a few kB`;
+  });
+  if (fileInput) fileInput.addEventListener("change", () => { uploadStatus.className = "formula-status"; uploadStatus.textContent = ""; });
   if (reactionSelect) reactionSelect.addEventListener("change", () => loadReaction(true));
   if (formula) formula.addEventListener("input", () => { window.clearTimeout(pending); pending = window.setTimeout(check, 250); });
   showPane();

@@ -12,7 +12,7 @@ Cs3Cu2I5 rig (self-driving fluidic lab papers; sizes marked "assumed" are ours):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # --- Fluidics, CsPbBr3 rig --------------------------------------------------------------------
 C_CS_STOCK = 3.6  # mmol/mL, Cs+ in the Cs-oleate stock
@@ -29,10 +29,12 @@ PUMP_MAX_RATE_ML_MIN = 5.0  # mL/min, fill/empty speed limit of the 0.5 mL syrin
 SAMPLE_ML = 0.06  # mL taken by the robot into the micro-cuvette at the sampler (assumed)
 PL_CELL_ML = 0.01  # mL, in-line PL flow cell at the reactor outlet (assumed)
 CSPBBR3_STOCK_ML: dict[str, float] = {"Cs-oleate": 20.0, "PbBr2": 40.0, "ODE": 100.0}
-# The names the MAOSIC paper's configuration (Fig. S10) gives the same stock bottles.
-REAGENT_ALIASES: dict[str, tuple[str, ...]] = {
-    "Cs-oleate": ("Cs-Precursor",),
-    "PbBr2": ("Pb-Precursor",),
+# Other names of the same stock bottles: the MAOSIC paper's configuration (Fig. S10) and the
+# paper's generic reagent symbols in pump order (R1·SP1: a formula with no reagent list).
+CSPBBR3_ALIASES: dict[str, tuple[str, ...]] = {
+    "Cs-oleate": ("Cs-Precursor", "R1"),
+    "PbBr2": ("Pb-Precursor", "R2"),
+    "ODE": ("R3",),
 }
 
 # --- Fluidics, Cs3Cu2I5 rig (assumed sizes) ---------------------------------------------------
@@ -49,6 +51,9 @@ CS3CU2I5_STOCK_ML: dict[str, float] = {
     "Cs-oleate": 200.0,
     "ODE": 500.0,
 }
+# No R1..R4 here: the all-in-one start runs both rigs behind one queue, and a formula's bare
+# R1 must find exactly one lab (the CsPbBr3 rig, as the README's formulas mean it).
+CS3CU2I5_ALIASES: dict[str, tuple[str, ...]] = {"Cs-oleate": ("CsOA",)}
 # Reagent -> the cs3cu2i5 model's input key of its flow rate.
 CS3CU2I5_FLOW_KEYS: dict[str, str] = {
     "CuI": "q_CuI",
@@ -110,6 +115,7 @@ class RigSpec:
     max_rate_mL_min: float
     tube_volume_mL: float
     stock_mL: dict[str, float]
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # bottle -> other names
 
 
 RIGS: dict[str, RigSpec] = {
@@ -120,6 +126,7 @@ RIGS: dict[str, RigSpec] = {
         max_rate_mL_min=PUMP_MAX_RATE_ML_MIN,
         tube_volume_mL=TUBE_VOLUME_ML,
         stock_mL=CSPBBR3_STOCK_ML,
+        aliases=CSPBBR3_ALIASES,
     ),
     "cs3cu2i5": RigSpec(
         chemistry="cs3cu2i5",
@@ -128,6 +135,7 @@ RIGS: dict[str, RigSpec] = {
         max_rate_mL_min=CS3CU2I5_MAX_RATE_ML_MIN,
         tube_volume_mL=CS3CU2I5_TUBE_VOLUME_ML,
         stock_mL=CS3CU2I5_STOCK_ML,
+        aliases=CS3CU2I5_ALIASES,
     ),
 }
 

@@ -2,7 +2,8 @@
 
     python -m maosic compile "FORMULA"            instruction codes, one per line
     python -m maosic compile "FORMULA" --json     the JSON-RPC plan (needs --bind for $variables)
-    python -m maosic compile --file F.formula     the formula read from a file
+    python -m maosic compile --file F.formula     the formula read from a file (its "# vary"
+                                                  and "# fix" lines give defaults to --json)
     python -m maosic compile --config FILE.json   validate + compile a configuration
                                                   (--json: plan at the configured defaults)
     --bind NAME=VALUE (repeatable) binds $NAME for the plan.
@@ -18,8 +19,9 @@ import sys
 from typing import Any, TextIO
 
 from maosic.language.compiler import Program, compile_config, compile_formula
-from maosic.language.config import load_config
+from maosic.language.config import formula_config, load_config
 from maosic.language.errors import LanguageError
+from maosic.language.header import formula_space
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -90,7 +92,14 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         bindings = {**config.defaults(), **bindings}
     else:
         formula = args.formula if args.formula is not None else _read_text(args.file)
-        program = compile_formula(formula, where=args.file or "formula")
+        where = args.file or "formula"
+        space = formula_space(formula, where=where)
+        if space:  # the text's own vary/fix lines: its variables, bounds and constants
+            config = load_config(formula_config(formula, space), where=where)
+            program = compile_formula(formula, config, where=where)
+            bindings = {**config.defaults(), **bindings}
+        else:
+            program = compile_formula(formula, where=where)
     if args.json:
         out.write(json.dumps(program.plan(bindings), indent=2, ensure_ascii=False) + "\n")
         return

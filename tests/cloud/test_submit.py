@@ -99,9 +99,17 @@ def test_submit_upload(client, fake_core):
 
 def test_form_errors_are_named(client, fake_core):
     login(client, "demo")
-    reply = client.post("/requests/new", data=_form(source="formula", formula="H[$T]"))
+    reply = client.post(
+        "/requests/new", data=_form(source="formula", formula="R1·SP1[0.1, 0, 0.1] × H[$T]")
+    )
     assert reply.status_code == 400
     assert "needs its search space" in reply.data.decode()
+    # a broken formula is said first, in the formula's terms
+    reply = client.post(
+        "/requests/new", data=_form(source="formula", formula="R1·SP1[0.1, 0, 0.1] × H[400]")
+    )
+    assert reply.status_code == 400
+    assert "line 1, column 25" in reply.data.decode() and "[20, 250]" in reply.data.decode()
     reply = client.post(
         "/requests/new",
         data=_form(
@@ -187,12 +195,9 @@ def test_formula_row_with_equal_bounds_is_held_fixed(client, fake_core):
     )
     assert reply.status_code == 302, reply.data.decode()[:2000]
     params = fake_core.calls[-1][1]
-    # A constant cannot travel in the formula-plus-space shape: the site sends a configuration.
-    assert "formula" not in params and "space" not in params
-    config = params["config"]
-    assert config["formula"] == FORMULA and config["name"] == "fixed C"
-    assert config["param"]["C"] == {"default": 0.4, "var": 0}
-    assert config["param"]["T"] == {"default": 135, "bound": [90, 180], "dx": 0.5, "var": 1}
+    # the rows go with the formula; the core lays them over the formula's own vary/fix lines
+    assert params["formula"] == FORMULA and params["name"] == "fixed C"
+    assert params["space"] == {"T": {"bound": [90, 180], "dx": 0.5}, "C": {"fixed": 0.4}}
 
 
 def test_formula_with_every_row_fixed_is_refused(client, fake_core):
@@ -201,7 +206,7 @@ def test_formula_with_every_row_fixed_is_refused(client, fake_core):
         "/requests/new",
         data=_form(
             source="formula",
-            formula=FORMULA,
+            formula="R1·SP1[0.1, 0, 0.1] × H[$T]",  # no vary lines of its own
             **{"space-0-name": "T", "space-0-low": "120", "space-0-high": "120"},
         ),
     )
@@ -265,3 +270,47 @@ def test_a_zero_resolution_row_is_continuous(client, fake_core):
     )
     assert reply.status_code == 302
     assert fake_core.calls[-1][1]["space"] == {"T": {"bound": [90, 180], "dx": 0}}
+
+
+def test_moved_bounds_move_the_start_value_into_them(client, web_sessions, fake_core):
+    """Bounds -50..20 for a stored reaction's T (default 130): the request starts inside the
+    user's bounds instead of failing on a default the user never wrote."""
+    login(client, "demo")
+    rid = _reaction_id(web_sessions)
+    reply = client.post(
+        "/requests/new",
+        data=_form(
+            source="stored",
+            reaction_id=str(rid),
+            **{"space-0-name": "T", "space-0-low": "-50", "space-0-high": "20"},
+        ),
+    )
+    assert reply.status_code == 302, reply.data.decode()[-1500:]
+    assert fake_core.calls[-1][1]["config"]["param"]["T"]["default"] == -15
+
+
+def test_a_formula_file_upload_goes_as_a_formula(client, fake_core):
+    login(client, "demo")
+    text = (EXAMPLES / "cspbbr3.formula").read_bytes()
+    reply = client.post(
+        "/requests/new",
+        data=_form(source="upload", config_file=(io.BytesIO(text), "cspbbr3.formula")),
+        content_type="multipart/form-data",
+    )
+    assert reply.status_code == 302
+    params = fake_core.calls[-1][1]
+    assert params["formula"] == text.decode() and "config" not in params
+
+
+def test_an_upload_over_the_limit_gets_the_form_back_naming_the_limit(app, client, fake_core):
+    login(client, "demo")
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    big = io.BytesIO(b"{" + b" " * 4096 + b"}")
+    reply = client.post(
+        "/requests/new",
+        data=_form(source="upload", config_file=(big, "big.json")),
+        content_type="multipart/form-data",
+    )
+    page = reply.data.decode()
+    assert reply.status_code == 413
+    assert 'id="request-form"' in page and "limit of 1 kB" in page

@@ -19,8 +19,10 @@ def client():
 
 def test_fill_by_alias_draws_from_the_bottle_it_names(client):
     before = client.ok("reagent.stock")
-    assert before["Cs-oleate"]["aliases"] == ["Cs-Precursor"]
-    assert before["PbBr2"]["aliases"] == ["Pb-Precursor"] and before["ODE"]["aliases"] == []
+    assert before["Cs-oleate"]["aliases"] == ["Cs-Precursor", "R1"]
+    assert before["PbBr2"]["aliases"] == ["Pb-Precursor", "R2"] and before["ODE"]["aliases"] == [
+        "R3"
+    ]
     client.ok("pump.fill", pump="SP1", reagent="Cs-Precursor", volume_mL=0.1)
     after = client.ok("reagent.stock")
     assert after["Cs-oleate"]["stock_mL"] == pytest.approx(before["Cs-oleate"]["stock_mL"] - 0.1)
@@ -29,7 +31,7 @@ def test_fill_by_alias_draws_from_the_bottle_it_names(client):
     error = client.error("pump.fill", pump="SP1", reagent="Pb-Precursor", volume_mL=0.1)
     assert error["code"] == -32006 and "Pb-Precursor" in error["message"], error
     described = client.ok("system.describe")["reagents"]
-    assert described["PbBr2"]["aliases"] == ["Pb-Precursor"]
+    assert described["PbBr2"]["aliases"] == ["Pb-Precursor", "R2"]
 
 
 def test_refill_by_alias(client):
