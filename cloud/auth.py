@@ -13,9 +13,10 @@ from werkzeug.wrappers import Response
 
 from cloud.accounts import Account, find_user
 from cloud.context import db, web
-from cloud.forms import LoginForm, PasswordForm, RegisterForm
+from cloud.forms import LoginForm, NotificationsForm, PasswordForm, RegisterForm
 from maosic.db.models import Role, User, utcnow
 from maosic.db.passwords import hash_password, verify_password
+from maosic.notify import WebhookRefused, check_webhook_url
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -117,3 +118,29 @@ def change_password() -> str | Response:
             flash("Password changed.", "success")
             return redirect(url_for("runs.index"))
     return render_template("auth/password.html", form=form)
+
+
+@bp.route("/account/notifications", methods=["GET", "POST"])
+@login_required
+def notifications() -> str | Response:
+    """E-mail and webhook for the owner's requests ending or pausing (maosic/notify.py)."""
+    session = db()
+    user = session.get(User, current_user.id)
+    form = NotificationsForm(obj=None if request.method == "POST" else user)
+    if form.validate_on_submit():
+        url = (form.webhook_url.data or "").strip()
+        try:
+            if url:
+                allow = bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE"))
+                check_webhook_url(url, allow_private=allow)
+        except WebhookRefused as exc:
+            form.webhook_url.errors.append(str(exc))
+        else:
+            user.email = (form.email.data or "").strip() or None
+            user.notify_email = bool(form.notify_email.data)
+            user.webhook_url = url or None
+            session.commit()
+            flash("Notification settings saved.", "success")
+            return redirect(url_for("auth.notifications"))
+    smtp = bool(current_app.config.get("SMTP_CONFIGURED"))
+    return render_template("auth/notifications.html", form=form, smtp=smtp)

@@ -64,6 +64,22 @@ class PasswordForm(FlaskForm):
     )
 
 
+class NotificationsForm(FlaskForm):
+    """How the owner hears that a request ended or paused (maosic/notify.py)."""
+
+    email = StringField(
+        "E-mail address",
+        validators=[
+            Optional(),
+            Length(max=255),
+            # one @, no spaces: the SMTP server is the judge of the rest
+            Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="not an e-mail address"),
+        ],
+    )
+    notify_email = BooleanField("E-mail me when a request finishes, fails, pauses or is cancelled")
+    webhook_url = StringField("Webhook URL (optional)", validators=[Optional(), Length(max=500)])
+
+
 class SpaceRow(FlaskForm):
     """One optimised variable: name, bounds and resolution (units of the variable)."""
 

@@ -68,6 +68,10 @@ def layered_config(test_config: dict[str, Any] | None, settings: Settings | None
             "LOG_KEY_FILE": str(settings.resolved_log_key_file),
             "SESSION_COOKIE_SECURE": settings.session_cookie_secure,
             "TRUSTED_PROXIES": settings.trusted_proxies,
+            # notifications are sent by the core; the site says whether e-mail is on and checks
+            # webhook URLs as the core will
+            "SMTP_CONFIGURED": bool(settings.smtp_host),
+            "WEBHOOK_ALLOW_PRIVATE": settings.webhook_allow_private,
         }
     )
     if "SECRET_KEY" not in overrides:

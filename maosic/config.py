@@ -60,6 +60,16 @@ class Settings:
     # The lab lease a worker holds while it runs a request (renewed every third of it): another
     # core takes a lab over this long after its holder stopped renewing (froze, died).
     lease_ttl_s: float = 30.0
+    # Notifications (maosic/notify.py): e-mail through this SMTP server (empty: no e-mail) to
+    # the owner's address; webhooks go to the URL on the owner's account.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "maosic@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    site_url: str = ""  # the web site's address as users reach it, for links in notices
+    webhook_allow_private: bool = False  # call webhooks on private/loopback addresses too
     rpc_timeout_s: float = 600.0  # longest single hardware call (heater settling, long pumps)
     rpc_retries: int = 4  # retries with backoff before a request is paused
     # The demo accounts (demo, operator, admin with the passwords in README.md) are created once

@@ -11,6 +11,7 @@ from maosic.config import Settings, ensure_core_token
 from maosic.db.crypto import LogCipher
 from maosic.db.session import check_schema, make_engine, session_factory
 from maosic.labs import lab_description, parse_labs, register_labs
+from maosic.notify import Notifier, RequestNotices, notify_settings
 from maosic.rpc import make_wsgi_app, method_table
 from maosic.rpc_auth import Authenticator
 from maosic.service import CoreService
@@ -77,6 +78,7 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
     if with_worker:
         labs = parse_labs(settings.labs, settings.hardware_url)
         cipher = LogCipher.from_file(settings.resolved_log_key_file)
+        notices = RequestNotices(sessions, Notifier(notify_settings(settings)))
         for name, lab_id in register_labs(sessions, labs, client_args).items():
             worker = Worker(
                 sessions,
@@ -92,6 +94,7 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
                 paused_retry_s=settings.paused_retry_s,
                 stale_after_s=settings.stale_after_s,
                 lease_ttl_s=settings.lease_ttl_s,
+                on_outcome=notices,
                 **client_args,
             )
             worker.start()

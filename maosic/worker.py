@@ -46,6 +46,7 @@ class Worker:
         stale_after_s: float = 60.0,
         on_timing: Callable[[ExperimentTiming], None] | None = None,
         lease_ttl_s: float = 30.0,
+        on_outcome: Callable[[int, RequestStatus], None] | None = None,
     ):
         self.sessions = sessions
         self.hardware_url = hardware_url
@@ -58,6 +59,8 @@ class Worker:
         self.stale_after = timedelta(seconds=stale_after_s)
         self.on_timing = on_timing
         self.lease_ttl_s = lease_ttl_s
+        # told (request id, status) when a run ends: the owner's notifications (maosic/notify.py)
+        self.on_outcome = on_outcome
         self._lab_uid: str | None = None  # the daemon's lab identity, once it answered
         self._client_args = dict(
             token=token,
@@ -162,12 +165,22 @@ class Worker:
             # A bug must not leave the request looking alive, to be re-claimed and crash again.
             log.exception("request %d failed with an internal error", claim.request_id)
             self._fail(fence, f"internal error in the core: {exc!r}")
+            self._tell(claim.request_id, RequestStatus.FAILED)
             return True
+        self._tell(claim.request_id, outcome.status)
         if outcome.status == RequestStatus.PAUSED and not self._stop.is_set():
             # The lab is down: wait before trying the same request again instead of spinning.
             lease.release()  # an operator may want the lab meanwhile
             self._stop.wait(self.paused_retry_s)
         return True
+
+    def _tell(self, request_id: int, status: RequestStatus) -> None:
+        if self.on_outcome is None:
+            return
+        try:
+            self.on_outcome(request_id, status)
+        except Exception:  # a notification problem must never stop the lab's worker
+            log.exception("request %d: notifying its owner failed", request_id)
 
     def _fail(self, fence: Fence, reason: str) -> None:
         try:

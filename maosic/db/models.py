@@ -87,6 +87,10 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Notifications when a request ends or pauses (maosic/notify.py): e-mail to ``email``
+    # unless turned off, and a JSON POST to ``webhook_url`` when set.
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
 
     requests: Mapped[list[Request]] = relationship(back_populates="owner")
 
