@@ -24,6 +24,16 @@ FINAL_STATES = ("done", "failed", "cancelled")
 
 
 # -- input --------------------------------------------------------------------------------------
+def read_formula(path: str) -> str:
+    """A ``.formula`` file's text; errors name the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"formula file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"formula file {path}: cannot read it as UTF-8 text: {exc}") from None
+
+
 def read_config(path: str) -> dict[str, Any]:
     """The configuration file as a dict; errors name the file, line and column."""
     try:
@@ -216,17 +226,20 @@ def _watch(ctx: Context, request_id: int, interval_s: float) -> int:
 
 
 def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
-    """``submit CONFIG.json | --formula F --space ...  [--target] [--budget] [--watch]``."""
+    """``submit CONFIG.json | FILE.formula | --formula F [--space ...]  [--target] [--budget]
+    [--watch]``."""
     if (args.config_file is None) == (args.formula is None):
         raise UsageError("submit: give a configuration file or --formula (one of them)")
     params: dict[str, Any] = {"seed": args.seed}
-    if args.config_file is not None:
+    formula = args.formula
+    if args.config_file is not None and args.config_file.endswith(".formula"):
+        formula = read_formula(args.config_file)  # a formula file: its vary/fix lines
+    elif args.config_file is not None:
         params["config"] = read_config(args.config_file)
-    else:
-        space = parse_space(args.space)
-        if space is None:
-            raise UsageError("submit --formula needs --space NAME=LOW:HIGH[:STEP] per variable")
-        params.update(formula=args.formula, space=space)
+    if formula is not None:
+        # --space rows over the formula's own "# vary"/"# fix" lines (the core merges them and
+        # says so when neither gives a searched variable)
+        params.update(formula=formula, space=parse_space(args.space) or {})
     optional = {
         "target": parse_target(args.target),
         "budget": args.budget,

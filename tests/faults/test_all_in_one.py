@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from tests.faults.processes import ROOT, free_port
+from tests.user_control.helpers import run_process
 
 EXAMPLES = ROOT / "examples"
 README_FORMULA = (
@@ -96,6 +97,18 @@ def test_run_py_serves_every_example_and_refuses_busy_ports(tmp_path):
             final = _wait_done(core, token, reply["id"])
             assert final["status"] == "done" and final["n_done"] == 2, (name, final)
             assert final["n_chemistry_failures"] == 0 and final["n_lab_failures"] == 0, name
+
+        # The same from a terminal: every example submitted with user_control and watched to
+        # the end (the demo account; the --watch exit status is 0 only for a done request).
+        for path in sorted(EXAMPLES.glob("*.json")) + sorted(EXAMPLES.glob("*.formula")):
+            watched = run_process(
+                ["--core-url", core, "--user", "demo", "submit", str(path), "--budget", "2",
+                 "--watch", "--interval", "0.2"],
+                tmp_path / "home",
+                timeout=240,
+            )  # fmt: skip
+            assert watched.status == 0, (path.name, watched.out, watched.err)
+            assert "DONE" in watched.out, (path.name, watched.out)
 
         # A second start on the same ports refuses before it prints any banner.
         second = subprocess.run(
