@@ -34,7 +34,7 @@ class _RowId(IntegerConverter):
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from cloud import admin, auth, operator, queue_page, runs, submit
+    from cloud import admin, auth, operator, queue_page, runs, sharing, submit
     from cloud.accounts import login_manager
     from cloud.assets import install_asset_versions
     from cloud.context import init_context
@@ -58,7 +58,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     install_security(app)
     install_asset_versions(app)
-    for blueprint in (auth.bp, runs.bp, submit.bp, queue_page.bp, operator.bp, admin.bp):
+    for blueprint in (
+        auth.bp,
+        runs.bp,
+        submit.bp,
+        queue_page.bp,
+        operator.bp,
+        admin.bp,
+        sharing.bp,
+    ):
         app.register_blueprint(blueprint)
     return app
 

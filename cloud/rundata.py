@@ -27,6 +27,7 @@ from maosic.db.models import (
     ExperimentStatus,
     Feature,
     Request,
+    RequestShare,
     RequestStatus,
     Spectrum,
 )
@@ -51,8 +52,24 @@ def load_request(request_id: int) -> Request:
     if request is None:
         abort(404)
     if not current_user.is_staff and request.owner_id != current_user.id:
-        abort(404)
+        if not is_shared_with(request.id, current_user.id):
+            abort(404)
     return request
+
+
+def is_shared_with(request_id: int, user_id: int) -> bool:
+    """Whether the owner shared the request read-only with this account (cloud/sharing.py)."""
+    found = db().scalar(
+        select(RequestShare.id).where(
+            RequestShare.request_id == request_id, RequestShare.user_id == user_id
+        )
+    )
+    return found is not None
+
+
+def may_manage(request: Request) -> bool:
+    """Cancel and share: the owner and staff; a colleague it is shared with only looks."""
+    return bool(current_user.is_staff or request.owner_id == current_user.id)
 
 
 def load_experiment(request: Request, number: int) -> Experiment:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -34,6 +35,7 @@ from maosic.db.models import (
     HardwareCommand,
     Reaction,
     Request,
+    RequestShare,
     Spectrum,
     User,
 )
@@ -59,7 +61,8 @@ def index() -> str:
         )
     )
     if not current_user.is_staff:
-        query = query.where(Request.owner_id == current_user.id)
+        shared = select(RequestShare.request_id).where(RequestShare.user_id == current_user.id)
+        query = query.where((Request.owner_id == current_user.id) | Request.id.in_(shared))
     requests = rundata.summaries(list(db().scalars(query)))
     return render_template("runs/index.html", requests=requests)
 
@@ -70,6 +73,7 @@ def run_page(request_id: int) -> str:
     request = rundata.load_request(request_id)
     return render_template(
         "runs/run.html",
+        manage=rundata.may_manage(request),
         run=rundata.summary(request),
         space=rundata.space_of(request),
         poll_ms=int(current_app.config["POLL_MS"]),
@@ -123,6 +127,8 @@ def stock_json(request_id: int) -> Response:
 @login_required
 def cancel(request_id: int) -> Response:
     request = rundata.load_request(request_id)
+    if not rundata.may_manage(request):
+        abort(403)  # shared read-only: the colleague may look, not stop the owner's run
     try:
         web().core.call("request.cancel", id=request.id, as_user=current_user.username)
         flash(f"Request {request.id} is cancelled (a running experiment finishes first).", "info")

@@ -42,7 +42,8 @@
     text("queue-pos", run.status === "queued" && run.position ? `position ${run.position} in the queue` : "");
     const reason = run.failure_reason || run.stop_reason || (run.cancel_requested && ACTIVE.has(run.status) ? "cancelling after the experiment in progress" : "");
     text("stop-reason", reason ? `Note: ${reason}` : "");
-    $("cancel").disabled = !ACTIVE.has(run.status) || run.cancel_requested;
+    // no cancel button for a colleague the request is shared with (read-only)
+    if ($("cancel")) $("cancel").disabled = !ACTIVE.has(run.status) || run.cancel_requested;
   }
 
   // Why an experiment failed: the lab's losses and cut-off runs are redone, not counted.
@@ -158,7 +159,7 @@
     const sel = $(id);
     if (sel) sel.addEventListener("change", () => { if (last) renderMap(last); });
   }
-  $("cancel-form").addEventListener("submit", (ev) => {
+  if ($("cancel-form")) $("cancel-form").addEventListener("submit", (ev) => {
     if (!window.confirm("Cancel this request? A running experiment finishes first.")) ev.preventDefault();
   });
   document.addEventListener("visibilitychange", () => {

@@ -186,6 +186,21 @@ class Request(Base):
     )
 
 
+class RequestShare(Base):
+    """A request shared read-only with a colleague: they see its run page, experiments and
+    exports, but cannot cancel it or share it further (cloud/sharing.py)."""
+
+    __tablename__ = "request_shares"
+    __table_args__ = (UniqueConstraint("request_id", "user_id", name="uq_request_share"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
 class Experiment(Base):
     __tablename__ = "experiments"
     __table_args__ = (UniqueConstraint("request_id", "number", name="uq_experiment_request_index"),)
