@@ -93,3 +93,40 @@ def test_first_hour_in_the_browser(stack_app, tmp_path):  # noqa: F811
         assert page.url.endswith("/requests/new") and page.input_value("#budget") == "7"
         screenshot(page, "first-hour-too-large")
     assert watch.errors == []
+
+
+def test_a_colleague_follows_a_shared_run_read_only(stack_app):  # noqa: F811
+    watch = ConsoleWatch()
+    with serve(stack_app) as base, chromium() as browser:
+        colleague = browser.new_page()
+        watch.attach(colleague)
+        colleague.goto(f"{base}/register")
+        colleague.fill("#username", "colleague")
+        colleague.fill("#password", "perovskite-2020")
+        colleague.fill("#confirm", "perovskite-2020")
+        colleague.click("button[type=submit]")
+        colleague.wait_for_url(f"{base}/")
+
+        owner = browser.new_page()
+        watch.attach(owner)
+        login(owner, base, "demo", "demo-password")
+        owner.wait_for_url(f"{base}/")
+        owner.goto(f"{base}/requests/new")
+        owner.check("input[name=source][value=upload]")
+        owner.set_input_files("#config_file", str(EXAMPLES / "cspbbr3.json"))
+        _submit_and_finish(owner, base)
+        run_url = owner.url
+        owner.click("#sharing")
+        owner.fill("#username", "colleague")
+        owner.click("#share")
+        owner.wait_for_selector("#shares")
+
+        colleague.goto(run_url)
+        colleague.wait_for_function(
+            "() => Number(document.getElementById('n-done').textContent) === 2"
+        )
+        assert "shared with you by demo" in colleague.inner_text("#shared-note")
+        assert colleague.locator("#cancel").count() == 0
+        assert int(colleague.get_attribute("#plot-best", "data-points")) > 0
+        screenshot(colleague, "shared-run")
+    assert watch.errors == []
