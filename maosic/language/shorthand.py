@@ -205,6 +205,14 @@ class _Expander:
             if code == "PUMP" and len(args) == 2 and previous_parallel is not None:
                 pump, name = self.reagent(path, args[0], code)
                 rate = self.number(path, args[1], code, "rate_mL_min")
+                if any(pump == joined for joined, _, _ in previous_parallel.joined):
+                    raise self.fail(
+                        path,
+                        args[0],
+                        f"{name} already joins this PUMP_PARALLEL: a pump cannot do two "
+                        "things at once",
+                        "pump-conflict",
+                    )
                 previous_parallel.joined.append((pump, name, rate))
                 continue  # stays joined to the parallel move: a later PUMP may join it too
             handler(self, path, code, args)

@@ -295,6 +295,13 @@ STRING_ERRORS = [
     (["VALVE V1 2"], 0, 15, "instruction", ["1 (open)"]),
     (["HEAT 1e400"], 0, 11, "out-of-range", ["finite"]),
     ([""], 0, 5, "instruction", ["empty"]),
+    (
+        ["FILL ODE", "FILL Cs-Precursor", "PUMP_PARALLEL 20 0.5", "PUMP ODE 0.5", "PUMP ODE 0.1"],
+        4,
+        11,
+        "pump-conflict",
+        ["already joins"],
+    ),
 ]
 
 
