@@ -28,7 +28,7 @@ def _rows(page) -> list[tuple[str, str, str, str]]:
 
 def _submit_and_finish(page, base: str, budget: str = "2") -> None:
     page.fill("#budget", budget)
-    page.click("#submit")
+    page.locator("#submit").press("Enter")  # not a click at coordinates (see test_browser_stack)
     page.wait_for_url(re.compile(r".*/requests/\d+$"))
     page.wait_for_function(
         "() => document.getElementById('status').textContent.trim() === 'done'", timeout=180_000
@@ -86,7 +86,7 @@ def test_first_hour_in_the_browser(stack_app, tmp_path):  # noqa: F811
         page.check("input[name=source][value=upload]")
         page.set_input_files("#config_file", str(big))
         page.fill("#budget", "7")
-        page.click("#submit")
+        page.locator("#submit").press("Enter")
         status = page.locator("#upload-status")
         status.wait_for()
         assert "over the limit of 2.0 MB" in status.inner_text()

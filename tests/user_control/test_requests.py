@@ -145,9 +145,11 @@ def test_bad_submissions_exit_2_before_sending(core, tmp_path, content, argv, ne
     assert core.submitted == []
 
 
-def test_formula_submission_needs_a_space_and_sends_it(core, tmp_path):
-    missing = cli(core, tmp_path, "submit", "--formula", "R1*SP1")
-    assert missing.status == 2 and "--space" in missing.err
+def test_formula_submission_sends_its_space(core, tmp_path):
+    # without --space the formula's own "# vary" lines are its space: the core judges it
+    bare = cli(core, tmp_path, "submit", "--formula", "R1*SP1\n# vary T from 90 to 180")
+    assert bare.status == 0, bare.err
+    assert core.submitted[-1]["space"] == {}
     both = cli(core, tmp_path, "submit", str(EXAMPLE), "--formula", "R1*SP1")
     assert both.status == 2
     sent = cli(core, tmp_path, "submit", "--formula", "R1*SP1", "--space", "T=90:180:0.5",
