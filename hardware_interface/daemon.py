@@ -220,9 +220,16 @@ class LabDaemon:
         return pump
 
     # -- safety ------------------------------------------------------------------------------
-    def emergency_stop(self, reason: str) -> list[str]:
-        """Stop every pump and the heater (then everything else), latching a fault on them."""
-        log.error("EMERGENCY STOP: %s", reason)
+    def emergency_stop(self, reason: str, emergency: bool = True) -> list[str]:
+        """Stop every pump and the heater (then everything else), latching a fault on them.
+
+        ``emergency`` False is the same stop on a normal shutdown: the instruments are left
+        safe all the same, but the log says so at INFO instead of raising an alarm.
+        """
+        if emergency:
+            log.error("EMERGENCY STOP: %s", reason)
+        else:
+            log.info("stopping every pump and the heater: %s", reason)
         stopped = []
         order = [*self.pumps, *([self.heater] if self.heater else [])]
         order += [d for d in self.config.devices if d not in order]

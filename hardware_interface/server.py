@@ -144,13 +144,23 @@ class _DeadlineReader(io.RawIOBase):
 
 
 def _log_call(method: str, params: Any, outcome: dict[str, Any]) -> None:
-    """Log every command and its reply (spectra are long: the text is truncated)."""
-    if not log.isEnabledFor(logging.INFO):
+    """One readable INFO line per call that acts on the lab (its method and whether it worked;
+    reads that pages poll every second stay out), and the whole call with its payload and
+    reply at DEBUG (spectra are long: the text is truncated)."""
+    error = outcome.get("error") if isinstance(outcome, dict) else None
+    if error is not None or not method.endswith(QUIET_SUFFIXES):
+        shown = f"error {error.get('code')}: {error.get('message')}" if error else "ok"
+        log.info("%s -> %s", method, str(shown)[:200])
+    if not log.isEnabledFor(logging.DEBUG):
         return
     reply = json.dumps(outcome, default=str)
     if len(reply) > LOG_TRUNCATE:
         reply = reply[:LOG_TRUNCATE] + f"... ({len(reply)} chars)"
-    log.info("%s %s -> %s", method, json.dumps(params, default=str), reply)
+    log.debug("%s %s -> %s", method, json.dumps(params, default=str), reply)
+
+
+# Methods that only read (polled by pages and workers): no INFO line each time.
+QUIET_SUFFIXES = (".status", ".describe", ".state", ".stock")
 
 
 @dataclass(eq=False)
@@ -723,6 +733,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        handle.daemon.emergency_stop("daemon shutting down")
+        handle.daemon.emergency_stop("daemon shutting down", emergency=False)
         handle.stop()
     return 0
