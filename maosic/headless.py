@@ -188,16 +188,19 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def _progress(service: CoreService, request_id: int, done: threading.Event, quiet: bool) -> None:
     status = service.status(INSTALLATION, request_id)
     bar = tqdm(total=status["budget"], unit="expt", disable=quiet, dynamic_ncols=True)
-    while True:
-        status = service.status(INSTALLATION, request_id)
+
+    def show(status: dict) -> None:
         bar.n = status["n_done"]
         best = status["best_reward"]
+        # the summary's rounding (_summary), so the bar ends on the number printed below it
         bar.set_postfix_str(f"best {best:.4g}" if best is not None else "best -", refresh=False)
         bar.refresh()
+
+    while True:
+        show(service.status(INSTALLATION, request_id))
         if done.wait(0.2):
             break
-    status = service.status(INSTALLATION, request_id)
-    bar.n = status["n_done"]
+    show(service.status(INSTALLATION, request_id))  # the final state, best included
     bar.close()
 
 

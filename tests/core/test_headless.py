@@ -41,6 +41,9 @@ def test_headless_campaign_on_the_simulated_lab(tmp_path):
     assert "T = " in proc.stdout and "C = " in proc.stdout
     assert "expt" in proc.stderr  # the progress bar
     assert (tmp_path / "maosic.sqlite3").exists()
+    # the bar ends on the best the summary prints (issue 20, item 10)
+    summary_best = re.search(r"best reward: (\S+) at", proc.stdout).group(1)
+    assert re.findall(r"best (\S+?)[\]\s]", proc.stderr)[-1] == summary_best, proc.stderr[-500:]
 
 
 def test_headless_campaign_bad_inputs(tmp_path):
