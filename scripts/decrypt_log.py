@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -208,5 +209,19 @@ def _what(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def _main_piped() -> int:
+    """``main`` for the command line: a reader that stops early (``| head``) ends the output
+    quietly, as with any Unix tool, instead of a BrokenPipeError traceback."""
+    try:
+        status = main()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_piped())

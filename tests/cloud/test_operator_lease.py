@@ -8,6 +8,10 @@ lease, and scripts/decrypt_log.py reads it back.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -166,6 +170,15 @@ def test_manual_session_is_decrypted_by_decrypt_log(operator, sim_daemon, db_url
     assert "pump.fill" in out[2] and '"reagent":"Cs-oleate"' in out[2] and "[ok," in out[2]
     assert decrypt_log.main([*argv, "--actor", "nobody"]) == 1
     assert "no audit log for manual commands of nobody" in capsys.readouterr().err
+
+    # `decrypt_log.py ... | head`: a reader gone before the output ends is no traceback
+    script = Path(__file__).resolve().parents[2] / "scripts" / "decrypt_log.py"
+    piped = subprocess.Popen(
+        [sys.executable, str(script), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    piped.stdout.close()  # like `head` exiting at once
+    err = piped.stderr.read().decode()
+    assert piped.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
 def test_decrypt_log_wants_a_request_or_a_sender(db_url, log_key):
