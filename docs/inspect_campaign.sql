@@ -1,6 +1,8 @@
 -- One campaign's experiments, best first: parameters, reward and the CD feature.
--- Run with: mariadb -u USER -p maosic < docs/inspect_campaign.sql   (set @request first, or edit)
-SET @request = (SELECT MAX(id) FROM requests);
+-- The same text runs on MySQL/MariaDB and on SQLite (the default database):
+--   mariadb -u maosic -p maosic < docs/inspect_campaign.sql
+--   sqlite3 instance/maosic.sqlite3 < docs/inspect_campaign.sql
+-- It shows the newest request; for another, write its id in place of (SELECT MAX(id) ...).
 SELECT e.number,
        JSON_EXTRACT(e.params, '$.T') AS T_C,
        JSON_EXTRACT(e.params, '$.C') AS C_mmol_mL,
@@ -9,5 +11,5 @@ SELECT e.number,
        (SELECT f.value FROM features f
          WHERE f.experiment_id = e.id AND f.name = 'cd_at_exciton_mdeg') AS cd_mdeg
   FROM experiments e
- WHERE e.request_id = @request
+ WHERE e.request_id = (SELECT MAX(id) FROM requests)
  ORDER BY e.reward DESC, e.number;
