@@ -79,8 +79,19 @@ SPECTRUM_METHODS: dict[str, tuple[tuple[str, str, str], ...]] = {
 SPECTRUM_UNITS: dict[str, tuple[str, str]] = {
     kind: (unit, key) for kinds in SPECTRUM_METHODS.values() for kind, unit, key in kinds
 }
-# Feature name suffix -> unit, so the features table says what each number is.
+# Feature name suffix -> unit, so the features table says what each number is; then whole
+# names whose unit the name does not carry (absorbance in OD, PL in detector counts).
 FEATURE_UNITS: dict[str, str] = {"_nm": "nm", "_mdeg": "mdeg", "_pct": "%", "_od": "OD"}
+FEATURE_NAME_UNITS: dict[str, str] = {
+    "exciton_absorbance": "OD",
+    "exciton_height": "OD",
+    "exciton_area": "OD nm",
+    "abs_300nm": "OD",
+    "pl_intensity": "counts",
+    "pl_area": "counts nm",
+    "pl_total_area": "counts nm",
+    "plqy_proxy": "a.u.",
+}
 DB_RETRIES = 8  # about two minutes of backoff: long enough for a database restart
 # Experiments the lab refuses in a row (same point, each redone) before the request pauses: a
 # pause releases the lease, and taking it again recovers the lab if it is not idle.
@@ -946,6 +957,8 @@ def _flat_features(features: dict[str, Any]) -> dict[str, float | None]:
 
 def _unit(name: str) -> str | None:
     base = name.removesuffix("_err")
+    if base in FEATURE_NAME_UNITS:
+        return FEATURE_NAME_UNITS[base]
     return next((unit for suffix, unit in FEATURE_UNITS.items() if base.endswith(suffix)), None)
 
 
