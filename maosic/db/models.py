@@ -31,7 +31,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Times to the microsecond everywhere: MySQL/MariaDB's plain DATETIME keeps whole seconds, too
+# coarse to order the steps of a run (migration 0007 widens existing columns).
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def utcnow() -> datetime:
@@ -85,8 +90,8 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.USER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     # Notifications when a request ends or pauses (maosic/notify.py): e-mail to ``email``
     # unless turned off, and a JSON POST to ``webhook_url`` when set.
     notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -123,7 +128,7 @@ class Reaction(Base):
     # Same digest = same chemistry and search space: earlier requests' results seed the optimizer.
     config_sha256: Mapped[str] = mapped_column(String(64), index=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Lab(Base):
@@ -136,7 +141,7 @@ class Lab(Base):
     url: Mapped[str] = mapped_column(String(255))
     modules: Mapped[list[Any]] = mapped_column(JSON, default=list)  # module ids it reported
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Request(Base):
@@ -173,10 +178,10 @@ class Request(Base):
     best_reward: Mapped[float | None] = mapped_column(Float)
     best_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     optimizer_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     owner: Mapped[User | None] = relationship(back_populates="requests")
     reaction: Mapped[Reaction] = relationship()
@@ -196,7 +201,7 @@ class RequestShare(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     user: Mapped[User] = relationship()
 
@@ -223,8 +228,8 @@ class Experiment(Base):
     # Which optimizer call proposed the point: the request's 1st, 2nd, ... ask (``nreq``
     # points each); a redone experiment keeps its batch. None for rows from before batches.
     batch: Mapped[int | None] = mapped_column(Integer)
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     request: Mapped[Request] = relationship(back_populates="experiments")
     spectra: Mapped[list[Spectrum]] = relationship(back_populates="experiment")
@@ -242,7 +247,7 @@ class Spectrum(Base):
     wavelength_nm: Mapped[list[Any]] = mapped_column(JSON)
     value: Mapped[list[Any]] = mapped_column(JSON)
     saturated: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     experiment: Mapped[Experiment] = relationship(back_populates="spectra")
     fits: Mapped[list[PeakFit]] = relationship(back_populates="spectrum")
@@ -296,7 +301,7 @@ class HardwareCommand(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     params_enc: Mapped[bytes] = mapped_column(LargeBinary)
     result_enc: Mapped[bytes | None] = mapped_column(LargeBinary(2**24))  # spectra can be large
-    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     duration_ms: Mapped[float | None] = mapped_column(Float)
     # Who sent it: a campaign's worker, or "operator:NAME" for a manual session (no request).
     actor: Mapped[str | None] = mapped_column(String(128), index=True)
