@@ -80,7 +80,11 @@ class Process:
                 self.kill9()
 
 
-def daemon_process(tmp: Path, port: int | None = None, seed: int = 0) -> Process:
+def daemon_process(
+    tmp: Path, port: int | None = None, seed: int = 0, log_level: str = "INFO"
+) -> Process:
+    """The daemon on the simulated lab; ``log_level="DEBUG"`` puts every call's params and
+    reply in its log (INFO has one line per acting call)."""
     port = port or free_port()
     args = [
         sys.executable,
@@ -93,6 +97,8 @@ def daemon_process(tmp: Path, port: int | None = None, seed: int = 0) -> Process
         str(port),
         "--seed",
         str(seed),
+        "--log-level",
+        log_level,
     ]
     return Process(
         args, dict(os.environ), f"http://127.0.0.1:{port}/", "system.status", tmp / "daemon.log"
