@@ -166,7 +166,25 @@ def _lease(p: argparse.ArgumentParser) -> None:
     actions.add_parser("release", help="give the lab back")
 
 
+class _SubmitHelp(argparse.HelpFormatter):
+    """Names the optimizers and the default one from the optimizer registry, so the help cannot
+    drift from what the core runs. Looked up only when the help is shown: importing the
+    optimizers (numpy, scipy) takes most of a second, which every command would otherwise pay
+    at start."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if action.dest != "optimizer" or text is None:
+            return text
+        from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
+
+        others = [name for name in OPTIMIZERS if name != DEFAULT_OPTIMIZER]
+        names = ", ".join([DEFAULT_OPTIMIZER, *others[:-1]]) + f" or {others[-1]}"
+        return text.format(names=names, default=DEFAULT_OPTIMIZER)
+
+
 def _submit(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = _SubmitHelp
     p.add_argument(
         "config_file", nargs="?", metavar="CONFIG.json", help="reaction configuration (JSON)"
     )
@@ -181,8 +199,8 @@ def _submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=count, help="most experiments to run")
     p.add_argument(
         "--optimizer",
-        help="hybrid, snobfit, bayes, lhs, grid or random (default: the configuration's, else "
-        "hybrid); another than the configuration's runs without its options",
+        help="{names} (default: the configuration's, else {default}); another than the "
+        "configuration's runs without its options",
     )
     p.add_argument("--seed", type=int, default=0, help="optimizer seed (0)")
     p.add_argument("--name", help="name of a formula request")

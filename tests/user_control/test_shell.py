@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import pty
 import re
 import select
@@ -25,6 +26,10 @@ TAKE_TERMINAL = (
     "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
     "os.execv(sys.argv[1], sys.argv[1:])"
 )
+
+# Linux system calls that wait on file descriptors (readline waits for a key in one of them),
+# by machine: select, poll, pselect6, ppoll.
+WAIT_SYSCALLS = {"x86_64": {"23", "7", "270", "271"}, "aarch64": {"72", "73"}}
 
 
 class Terminal:
@@ -72,6 +77,34 @@ class Terminal:
                 if not chunk:
                     raise AssertionError(f"{needle!r} not seen before EOF:\n{self.seen}")
                 self.seen += ANSI.sub("", chunk.decode(errors="replace")).replace("\r", "")
+
+    def waiting_for_a_key(self) -> bool:
+        """Whether the child is asleep in the system call that waits for the terminal's input.
+
+        Once it is, a signal interrupts that wait and Python acts on it at once. Before that (the
+        child still handling the last key, or off the CPU on a loaded machine), CPython's
+        readline loop notes the signal but goes back to waiting without looking at it, until
+        the next key: the window a test must not send Ctrl-C into, as no person could.
+        """
+        proc = f"/proc/{self.proc.pid}"
+        try:
+            # "running", or the number of the system call the (main) thread is blocked in
+            call = Path(proc, "syscall").read_text().split()[0]
+        except (OSError, IndexError):
+            call = None
+        if call is not None and platform.machine() in WAIT_SYSCALLS:
+            return call in WAIT_SYSCALLS[platform.machine()]
+        # Another machine, or no /proc/PID/syscall: the kernel function it sleeps in.
+        wchan = Path(proc, "wchan").read_text()
+        return "poll" in wchan or "select" in wchan
+
+    def wait_for_a_key(self, timeout: float = 30.0) -> None:
+        """Wait until the child waits for input; see :meth:`waiting_for_a_key`."""
+        deadline = time.monotonic() + timeout
+        while not self.waiting_for_a_key():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the shell never waited for a key:\n{self.seen}")
+            time.sleep(0.005)  # polling the condition, not waiting in its place
 
     def close(self) -> int:
         try:
@@ -151,12 +184,11 @@ def test_shell_reads_history_and_stops_on_ctrl_d(daemon, tmp_path):
         # Ctrl-C at the prompt drops the half-typed line and the shell goes on.
         term.send("pump SP")
         term.expect("pump SP")
-        # Wait as a person would. The echo is written while readline is still handling the
-        # last key; a SIGINT that lands in that window is taken by readline and re-raised
-        # before Python goes back to waiting for input, so nothing happens until the next key
-        # (GNU readline's callback mode with CPython's select loop). No typist can hit those
-        # microseconds, but a test sending ^C right after the echo did, in 1 run of 5.
-        time.sleep(0.5)
+        # The echo is written while readline still handles the last key; a SIGINT sent then
+        # waits for the next key (see Terminal.waiting_for_a_key). A person presses Ctrl-C at a
+        # shell waiting for a key: so does the test, whatever the machine's load (a fixed pause
+        # was too short once under load; none at all lost the ^C in 3 runs of 20).
+        term.wait_for_a_key()
         term.send("\x03")
         term.expect(PROMPT)
         term.send("heater status\r")
