@@ -78,12 +78,14 @@ def _shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _serve_web(settings, stop: threading.Event) -> None:
+def _serve_web(settings, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
     from cloud import create_app
     from cloud.serve import make_web_server
 
     app = create_app()
-    server = make_web_server(app, settings.host, settings.web_port)
+    server = make_web_server(app, settings.host, settings.web_port)  # listening from here
+    if ready is not None:
+        ready()  # e.g. the "MAOSIC is running" banner: only once the site answers
     thread = threading.Thread(target=server.run, name="maosic-web", daemon=True)
     thread.start()
     stop.wait()
@@ -271,23 +273,27 @@ def run_all(settings, args: argparse.Namespace) -> int:
             if demo
             else "  log in with your account (scripts/create_db.py --create-admin NAME makes one)\n"
         )
-        print(
-            "\nMAOSIC is running (simulated lab on loopback, no TLS: for one machine only).\n"
-            f"  web site:         http://{host}:{settings.web_port}/\n"
-            f"  core handler:     {core_url}   (JSON-RPC 2.0; token in instance/core.token)\n"
-            + "".join(
-                f"  hardware daemon:  {lab.url(host)}   (JSON-RPC 2.0, simulated {lab.chemistry})\n"
-                for lab in sims
-            )
-            + f"  database:         {_shown_url(settings.resolved_database_url)}\n"
-            f"{accounts}"
-            "Press Ctrl-C to stop.\n",
-            flush=True,
-        )
         threading.Thread(
             target=_watch_children, args=(children, stop), name="maosic-children", daemon=True
         ).start()
-        _serve_web(settings, stop)
+
+        def announce() -> None:
+            print(
+                "\nMAOSIC is running (simulated lab on loopback, no TLS: for one machine only).\n"
+                f"  web site:         http://{host}:{settings.web_port}/\n"
+                f"  core handler:     {core_url}   (JSON-RPC 2.0; token in instance/core.token)\n"
+                + "".join(
+                    f"  hardware daemon:  {lab.url(host)}   "
+                    f"(JSON-RPC 2.0, simulated {lab.chemistry})\n"
+                    for lab in sims
+                )
+                + f"  database:         {_shown_url(settings.resolved_database_url)}\n"
+                f"{accounts}"
+                "Press Ctrl-C to stop.\n",
+                flush=True,
+            )
+
+        _serve_web(settings, stop, announce)
     finally:
         _stop_children(children)
     print("MAOSIC stopped.")
