@@ -5,16 +5,13 @@ through the form, each finishing with no failed experiment."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.cloud.browser import ConsoleWatch, chromium, login, screenshot
 from tests.faults.processes import ROOT, free_port
-from tests.faults.test_all_in_one import README_FORMULA, _env
+from tests.faults.test_all_in_one import README_FORMULA, all_in_one
 
 pytestmark = pytest.mark.browser
 EXAMPLES = ROOT / "examples"
@@ -23,24 +20,8 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture
 def default_stack(tmp_path: Path):
     ports = {name: free_port() for name in ("web", "core", "hardware", "second")}
-    log_path = tmp_path / "run.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "run.py"], cwd=ROOT, env=_env(tmp_path / "instance", ports),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while "MAOSIC is running" not in log_path.read_text(errors="replace"):
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.3)
-            yield f"http://127.0.0.1:{ports['web']}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with all_in_one(tmp_path, ports):
+        yield f"http://127.0.0.1:{ports['web']}"
 
 
 def _finish(page, name: str) -> None:

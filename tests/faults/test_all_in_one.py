@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -35,6 +37,29 @@ def _env(instance: Path, ports: dict[str, int]) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def all_in_one(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
+    """`python run.py` on ``ports``, until its banner says it runs; yields the banner."""
+    log_path = tmp_path / "run.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "run.py"], cwd=ROOT, env=_env(tmp_path / "instance", ports),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while "MAOSIC is running" not in log_path.read_text(errors="replace"):
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.3)
+            yield log_path.read_text(errors="replace")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def _rpc(url: str, token: str, method: str, **params):
     reply = requests.post(
         url,
@@ -58,19 +83,7 @@ def _wait_done(url: str, token: str, request_id: int, timeout_s: float = 240) ->
 
 def test_run_py_serves_every_example_and_refuses_busy_ports(tmp_path):
     ports = {name: free_port() for name in ("web", "core", "hardware", "second")}
-    env = _env(tmp_path / "instance", ports)
-    log = (tmp_path / "run.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while "MAOSIC is running" not in (tmp_path / "run.log").read_text(errors="replace"):
-            assert proc.poll() is None, (tmp_path / "run.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
-            time.sleep(0.3)
-        banner = (tmp_path / "run.log").read_text()
+    with all_in_one(tmp_path, ports) as banner:
         assert "simulated cspbbr3" in banner and "simulated cs3cu2i5" in banner
         core = f"http://127.0.0.1:{ports['core']}/"
         token = (tmp_path / "instance" / "core.token").read_text().strip()
@@ -118,10 +131,3 @@ def test_run_py_serves_every_example_and_refuses_busy_ports(tmp_path):
         assert second.returncode == 1, second.stdout + second.stderr
         assert "MAOSIC is running" not in second.stdout
         assert f"port {ports['core']} for the core is in use" in second.stderr
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
