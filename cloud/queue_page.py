@@ -19,7 +19,7 @@ bp = Blueprint("queue", __name__)
 
 
 def queue_rows() -> list[dict[str, Any]]:
-    rows, ahead_s = [], 0.0
+    rows = []
     requests = waiting(db())
     for request, info in zip(requests, rundata.summaries(requests), strict=True):
         mine = current_user.is_staff or request.owner_id == current_user.id
@@ -34,10 +34,14 @@ def queue_rows() -> list[dict[str, Any]]:
                 "reaction": info["reaction"] if mine else "another user's request",
                 "budget": info["budget"],
                 "n_done": info["n_done"],
-                "estimated_start_s": round(ahead_s, 1),
+                # maosic.queue.estimates: the wait behind those ahead, and which clock it is on
+                "estimated_start_s": info["estimated_start_s"],
+                "eta_s": info["eta_s"],
+                "eta_clock": info["eta_clock"],
+                "eta_basis": info["eta_basis"],
+                "eta_lab_s": info["eta_lab_s"],
             }
         )
-        ahead_s += info["eta_s"] or 0.0
     return rows
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +17,11 @@ from flask import abort, current_app
 from flask_login import current_user
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer, joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from cloud.context import db, payload_cache
 from maosic.analysis.model import baseline_basis, edge_columns
+from maosic.analysis.reward import reward_unit
 from maosic.db.models import (
     Experiment,
     ExperimentStatus,
@@ -31,11 +31,12 @@ from maosic.db.models import (
     RequestStatus,
     Spectrum,
 )
-from maosic.queue import position
+from maosic.queue import NO_ESTIMATE, Estimate, position
+from maosic.queue import estimates as queue_estimates
 
 MAX_PLOT_POINTS = 400  # spectra are thinned for the live plots; downloads keep every point
-DEFAULT_EXPERIMENT_S = 120.0  # the paper's ~2 min per loop, before anything has been measured
 FINISHED = (ExperimentStatus.DONE, ExperimentStatus.FAILED)
+ACTIVE = (RequestStatus.QUEUED, RequestStatus.RUNNING, RequestStatus.PAUSED)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -135,26 +136,6 @@ def space_of(request: Request) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _mean_experiment_s(session: Session, request_id: int | None) -> float:
-    """Mean wall time (s) of this request's recent experiments; before it has any (or with
-    ``request_id`` None), of the lab's recent experiments; before anything ran, the paper's
-    ~2 min per loop."""
-    scopes = [None] if request_id is None else [Experiment.request_id == request_id, None]
-    for scope in scopes:
-        query = (
-            select(Experiment.started_at, Experiment.finished_at)
-            .where(Experiment.finished_at.is_not(None))
-            .order_by(Experiment.id.desc())
-            .limit(20)
-        )
-        if scope is not None:
-            query = query.where(scope)
-        spans = [(f - s).total_seconds() for s, f in session.execute(query) if s and f]
-        if spans:
-            return sum(spans) / len(spans)
-    return DEFAULT_EXPERIMENT_S
-
-
 def summary(request: Request) -> dict[str, Any]:
     """Progress of one request (the fields of the core's request.status)."""
     return summaries([request])[0]
@@ -184,17 +165,19 @@ def summaries(requests: list[Request]) -> list[dict[str, Any]]:
                 .order_by(Request.seq)
             )
         )
-    lab_mean: list[float] = []  # computed once, only if a queued request needs it
-
-    def per_experiment_s(request: Request) -> float:
-        if request.status != RequestStatus.QUEUED:
-            return _mean_experiment_s(session, request.id)  # few: one runs at a time
-        if not lab_mean:
-            lab_mean.append(_mean_experiment_s(session, None))
-        return lab_mean[0]
-
+    # Estimates only for active requests, all at once: each waits for those ahead of it.
+    active = any(r.status in ACTIVE for r in requests)
+    times = queue_estimates(session) if active else {}
+    units = {id(r): reward_unit(r.target) for r in requests}
     return [
-        _summary(r, int(counts.get(r.id, 0)), queued_seqs, per_experiment_s, failed.get(r.id, 0))
+        _summary(
+            r,
+            int(counts.get(r.id, 0)),
+            queued_seqs,
+            times,
+            failed.get(r.id, 0),
+            units[id(r)],
+        )
         for r in requests
     ]
 
@@ -212,12 +195,13 @@ def _summary(
     request: Request,
     n_done: int,
     queued_seqs: list[int],
-    per_experiment_s: Callable[[Request], float],
+    times: dict[int, Estimate],
     n_chemistry_failures: int = 0,
+    unit: str | None = None,
 ) -> dict[str, Any]:
-    eta = None
-    if request.status in (RequestStatus.QUEUED, RequestStatus.RUNNING, RequestStatus.PAUSED):
-        eta = round(max(request.budget - n_done, 0) * per_experiment_s(request), 1)
+    # As the core's request.status: wall-clock time left (the wait ahead included), with
+    # which clock it is on and, for a simulated lab, the same on the lab's own clock.
+    timing = times[request.id].fields() if request.id in times else dict(NO_ESTIMATE)
     return {
         "id": request.id,
         "seq": request.seq,
@@ -237,7 +221,8 @@ def _summary(
         "best_reward": _finite(request.best_reward),
         "best_params": request.best_params,
         "current_step": request.current_step,
-        "eta_s": eta,
+        **timing,
+        "reward_unit": unit,  # of best_reward and every experiment's reward
         "cancel_requested": bool(request.cancel_requested),
         "failure_reason": request.failure_reason,
         "stop_reason": request.stop_reason,
@@ -259,6 +244,10 @@ def fingerprint(request: Request) -> str:
         .one()
     )
     ahead = position(db(), request) if request.status == RequestStatus.QUEUED else None
+    if ahead is not None:
+        # A queued request's estimates move with the progress of the requests ahead of it.
+        estimate = queue_estimates(db()).get(request.id)
+        ahead = (ahead, round(estimate.start_s) if estimate else None)
     parts = (
         request.status.value,
         request.current_step,

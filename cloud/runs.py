@@ -28,6 +28,7 @@ from sqlalchemy.orm import joinedload
 from cloud import rundata, stock
 from cloud.context import db, log_cipher, web
 from cloud.rpc_client import RpcFailure, RpcUnavailable
+from maosic.analysis.reward import reward_unit
 from maosic.db.crypto import LogKeyError
 from maosic.db.models import (
     ACTIVE_STATUSES,
@@ -147,8 +148,14 @@ def experiment_page(request_id: int, number: int) -> str:
     view = rundata.experiment_view(experiment)
     return render_template(
         "runs/experiment.html",
-        run={"id": request.id, "reaction": request.reaction.name},
+        run={
+            "id": request.id,
+            "reaction": request.reaction.name,
+            "reward_unit": reward_unit(request.target),
+        },
         experiment=experiment,
+        started_at=rundata.iso(experiment.started_at),
+        finished_at=rundata.iso(experiment.finished_at),
         spectra=view["spectra"],
         spectra_json=view["spectra_json"],
         features=view["features"],

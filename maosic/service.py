@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import check_target
 from maosic.campaign import batch_size, configured_options, default_target
-from maosic.db.models import Experiment, ExperimentStatus, Lab, Request, RequestStatus, User
+from maosic.db.models import (
+    ACTIVE_STATUSES,
+    Experiment,
+    ExperimentStatus,
+    Lab,
+    Request,
+    User,
+)
 from maosic.db.repository import get_or_create_reaction
 from maosic.db.session import run_transaction
 from maosic.labs import NoLabFits, route
@@ -31,7 +38,16 @@ from maosic.optimize.registry import (
     optimizer_options,
 )
 from maosic.optimize.space import Space, as_space
-from maosic.queue import QueueError, cancel, enqueue, position, waiting
+from maosic.queue import (
+    NO_ESTIMATE,
+    Estimate,
+    QueueError,
+    cancel,
+    enqueue,
+    estimates,
+    position,
+    waiting,
+)
 from maosic.resources import ResourceProblem, check_fit
 from maosic.rpc_auth import INSTALLATION, Caller
 
@@ -225,15 +241,12 @@ class CoreService:
         shown only to staff and to their owners."""
         with self.sessions() as session:
             rows = waiting(session)
-            per_exp = self._mean_experiment_s(session)
-            out, ahead_s = [], 0.0
+            times = estimates(session)  # once for the whole queue: each waits for those ahead
+            out = []
             for req in rows:
-                info = self._describe(session, req, False)
+                info = self._describe(session, req, False, times)
                 if not caller.owns(req.owner_id):
                     info["owner"] = None
-                info["estimated_start_s"] = round(ahead_s, 1)
-                remaining = info["eta_s"] if info["eta_s"] is not None else req.budget * per_exp
-                ahead_s += remaining or 0.0
                 out.append(info)
             return out
 
@@ -249,7 +262,10 @@ class CoreService:
                 if caller.user_id is None:
                     raise ServiceError("mine", "the installation token acts for no account")
                 query = query.where(Request.owner_id == caller.user_id)
-            return [self._describe(session, r, False) for r in session.scalars(query)]
+            found = list(session.scalars(query))
+            active = any(r.status in ACTIVE_STATUSES for r in found)
+            times = estimates(session) if active else {}
+            return [self._describe(session, r, False, times) for r in found]
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
@@ -261,21 +277,14 @@ class CoreService:
             raise NotFound(f"no request {id}")
         return request
 
-    @staticmethod
-    def _mean_experiment_s(session: Session, request_id: int | None = None) -> float:
-        """Mean wall time of recent finished experiments: the basis of time estimates."""
-        query = (
-            select(Experiment.started_at, Experiment.finished_at)
-            .where(Experiment.finished_at.is_not(None))
-            .order_by(Experiment.id.desc())
-            .limit(20)
-        )
-        if request_id is not None:
-            query = query.where(Experiment.request_id == request_id)
-        spans = [(f - s).total_seconds() for s, f in session.execute(query) if s and f]
-        return sum(spans) / len(spans) if spans else 120.0  # the paper's ~2 min per loop
-
-    def _describe(self, session: Session, request: Request, experiments: bool) -> dict[str, Any]:
+    def _describe(
+        self,
+        session: Session,
+        request: Request,
+        experiments: bool,
+        times: dict[int, Estimate] | None = None,
+    ) -> dict[str, Any]:
+        """``times``: the queue's estimates (maosic.queue.estimates) when the caller has them."""
         by_status = dict(
             session.execute(
                 select(Experiment.status, func.count())
@@ -286,10 +295,14 @@ class CoreService:
         counted = by_status.get(ExperimentStatus.DONE, 0) + by_status.get(
             ExperimentStatus.FAILED, 0
         )
-        eta = None
-        if request.status in (RequestStatus.RUNNING, RequestStatus.QUEUED, RequestStatus.PAUSED):
-            remaining = max(request.budget - int(counted or 0), 0)
-            eta = round(remaining * self._mean_experiment_s(session, request.id), 1)
+        # Time left on the wall clock, the wait behind the requests ahead included; which
+        # clock and whether measured or assumed say the eta_ fields (Estimate.fields).
+        timing: dict[str, Any] = dict(NO_ESTIMATE)
+        if request.status in ACTIVE_STATUSES:
+            if times is None:
+                times = estimates(session)
+            if request.id in times:
+                timing = times[request.id].fields()
         info: dict[str, Any] = {
             "id": request.id,
             "seq": request.seq,
@@ -314,7 +327,7 @@ class CoreService:
             "best_reward": request.best_reward,
             "best_params": request.best_params,
             "current_step": request.current_step,
-            "eta_s": eta,
+            **timing,
             "failure_reason": request.failure_reason,
             "stop_reason": request.stop_reason,
             "created_at": _iso(request.created_at),

@@ -4,6 +4,7 @@
 
 const Plots = (() => {
   const PAD = { left: 62, right: 18, top: 14, bottom: 42 };
+  const LEGEND_ROW = 18; // the legend's row above the plot area
   const INK = "#1f2933", GRID = "#e4e7eb", MUTED = "#7b8794";
 
   // Viridis-like ramp (perceptually ordered), sampled at 5 stops and interpolated.
@@ -62,15 +63,16 @@ const Plots = (() => {
     return { ctx, w, h };
   }
 
-  function frame(canvas, xr, yr, labels, rightPad, integerX) {
+  function frame(canvas, xr, yr, labels, rightPad, integerX, topPad) {
     const { ctx, w, h } = setup(canvas);
     const r = PAD.right + (rightPad || 0);
+    const top = PAD.top + (topPad || 0); // room above the plot area (the legend's row)
     const sx = (x) => PAD.left + ((x - xr[0]) / (xr[1] - xr[0])) * (w - PAD.left - r);
-    const sy = (y) => h - PAD.bottom - ((y - yr[0]) / (yr[1] - yr[0])) * (h - PAD.top - PAD.bottom);
+    const sy = (y) => h - PAD.bottom - ((y - yr[0]) / (yr[1] - yr[0])) * (h - top - PAD.bottom);
     ctx.strokeStyle = GRID; ctx.fillStyle = MUTED; ctx.lineWidth = 1;
     ctx.textAlign = "center"; ctx.textBaseline = "top";
     for (const t of niceTicks(xr[0], xr[1], 6, integerX)) {
-      ctx.beginPath(); ctx.moveTo(sx(t), PAD.top); ctx.lineTo(sx(t), h - PAD.bottom); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(sx(t), top); ctx.lineTo(sx(t), h - PAD.bottom); ctx.stroke();
       ctx.fillText(fmt(t), sx(t), h - PAD.bottom + 4);
     }
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
@@ -79,12 +81,36 @@ const Plots = (() => {
       ctx.fillText(fmt(t), PAD.left - 6, sy(t));
     }
     ctx.strokeStyle = INK;
-    ctx.strokeRect(PAD.left, PAD.top, w - PAD.left - r, h - PAD.top - PAD.bottom);
+    ctx.strokeRect(PAD.left, top, w - PAD.left - r, h - top - PAD.bottom);
     ctx.fillStyle = INK; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
     ctx.fillText(labels.x || "", PAD.left + (w - PAD.left - r) / 2, h - 4);
-    ctx.save(); ctx.translate(14, PAD.top + (h - PAD.top - PAD.bottom) / 2); ctx.rotate(-Math.PI / 2);
+    ctx.save(); ctx.translate(14, top + (h - top - PAD.bottom) / 2); ctx.rotate(-Math.PI / 2);
     ctx.textBaseline = "middle"; ctx.fillText(labels.y || "", 0, 0); ctx.restore();
-    return { ctx, sx, sy, w, h, r };
+    // What was drawn where (CSS pixels), for tests and anyone inspecting the page.
+    canvas.dataset.xLabel = labels.x || ""; canvas.dataset.yLabel = labels.y || "";
+    canvas.dataset.plotBox = JSON.stringify([PAD.left, top, w - PAD.left - r, h - top - PAD.bottom]);
+    delete canvas.dataset.legendBox;
+    return { ctx, sx, sy, w, h, r, top };
+  }
+
+  /* The legend in one row above the plot area, never over the data it explains. */
+  function legendRow(canvas, ctx, items, w, r) {
+    ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    const widths = items.map((item) => 24 + ctx.measureText(item.label).width);
+    const total = widths.reduce((a, b) => a + b, 0) + 14 * (items.length - 1);
+    let x = Math.max(PAD.left, w - r - total); // right-aligned over the plot area
+    const y = LEGEND_ROW / 2 + 2;
+    canvas.dataset.legendBox = JSON.stringify([x, y - 7, total, 14]);
+    items.forEach((item, i) => {
+      if (item.marker) { // markers only: a dot, as the points are drawn
+        ctx.fillStyle = item.colour; ctx.beginPath(); ctx.arc(x + 9, y, 3, 0, 2 * Math.PI); ctx.fill();
+      } else {
+        ctx.strokeStyle = item.colour; ctx.lineWidth = 2; ctx.setLineDash(item.dash || []);
+        ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 18, y); ctx.stroke(); ctx.setLineDash([]);
+      }
+      ctx.fillStyle = INK; ctx.fillText(item.label, x + 24, y);
+      x += widths[i] + 14;
+    });
   }
 
   function empty(canvas, message) {
@@ -100,7 +126,8 @@ const Plots = (() => {
     if (!all.length) { empty(canvas, (opts && opts.emptyText) || "no data yet"); return; }
     const xr = (opts && opts.xRange) || extent(all.map((p) => p[0]), 0);
     const yr = extent(all.map((p) => p[1]), 0.08);
-    const { ctx, sx, sy } = frame(canvas, xr, yr, labels, 0, opts && opts.integerX);
+    const legend = opts && opts.legend;
+    const { ctx, sx, sy, w, r } = frame(canvas, xr, yr, labels, 0, opts && opts.integerX, legend ? LEGEND_ROW : 0);
     for (const s of series) {
       if (!s.points.length) continue;
       if (s.line !== false) {
@@ -116,26 +143,23 @@ const Plots = (() => {
       }
       if (s.markers) {
         ctx.fillStyle = s.colour || "#2563eb";
-        for (const p of s.points) { ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[1]), 3, 0, 2 * Math.PI); ctx.fill(); }
+        const radius = s.radius || 3;
+        for (const p of s.points) { ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[1]), radius, 0, 2 * Math.PI); ctx.fill(); }
+      }
+      if (s.ring) { // a point to pick out (the best): a ring around it
+        ctx.strokeStyle = s.ring; ctx.lineWidth = 2;
+        for (const p of s.points) { ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[1]), 8, 0, 2 * Math.PI); ctx.stroke(); }
       }
     }
     if (opts && opts.vlines) {
       ctx.strokeStyle = "#dc2626"; ctx.lineWidth = 1; ctx.setLineDash([3, 3]);
       for (const x of opts.vlines) {
         if (x < xr[0] || x > xr[1]) continue;
-        ctx.beginPath(); ctx.moveTo(sx(x), PAD.top); ctx.lineTo(sx(x), sy(yr[0])); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(sx(x), sy(yr[1])); ctx.lineTo(sx(x), sy(yr[0])); ctx.stroke();
       }
       ctx.setLineDash([]);
     }
-    if (opts && opts.legend) {
-      ctx.textAlign = "left"; ctx.textBaseline = "middle";
-      opts.legend.forEach((item, i) => {
-        const y = PAD.top + 10 + i * 16, x = PAD.left + 10;
-        ctx.strokeStyle = item.colour; ctx.lineWidth = 2; ctx.setLineDash(item.dash || []);
-        ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 18, y); ctx.stroke(); ctx.setLineDash([]);
-        ctx.fillStyle = INK; ctx.fillText(item.label, x + 24, y);
-      });
-    }
+    if (legend) legendRow(canvas, ctx, legend, w, r);
     canvas.dataset.points = String(all.length);
   }
 
@@ -183,7 +207,7 @@ const Plots = (() => {
       // The fit is drawn only where it was fitted (its own wavelengths; older replies: all).
       const fx = s.fit.wavelength_nm || s.wavelength_nm;
       series.push({ points: fx.map((x, i) => [x, s.fit.curve[i]]), colour: "#ea580c", width: 2, dash: [6, 4] });
-      legend.push({ label: `fit (${s.fit.peaks.length} peaks)`, colour: "#ea580c", dash: [6, 4] });
+      legend.push({ label: `fit (${s.fit.peaks.length} peak${s.fit.peaks.length === 1 ? "" : "s"})`, colour: "#ea580c", dash: [6, 4] });
       centres = s.fit.peaks.map((p) => p.centre_nm !== undefined ? p.centre_nm : p.centre);
     }
     const unitLabel = { absorbance: "absorbance (OD)", cd: "CD (mdeg)", pl: "PL (counts)" }[s.kind] || `${s.kind} (${s.unit})`;

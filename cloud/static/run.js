@@ -17,7 +17,27 @@
     if (s === null || s === undefined) return "–";
     if (s < 90) return `${Math.round(s)} s`;
     if (s < 5400) return `${Math.round(s / 60)} min`;
-    return `${(s / 3600).toFixed(1)} h`;
+    if (s < 72 * 3600) return `${(s / 3600).toFixed(1)} h`;
+    return `${(s / 86400).toFixed(1)} days`;
+  }
+
+  // The reward's unit from the target metric ("" for a weighted sum, null when unknown).
+  const withUnit = (label, unit) => (unit ? `${label} (${unit})` : label);
+  const rewardText = (x, unit) => (x === null || x === undefined ? "–"
+    : `${Number(x.toPrecision(4))}${unit ? ` ${unit}` : ""}`);
+  const localTime = (iso) => (typeof Times !== "undefined" ? Times.format(iso) : (iso || "–"));
+
+  // Which clock the estimate is on: what a person waits (the wall clock), measured on recent
+  // experiments or assumed; a simulated lab's own clock runs far faster and is told apart.
+  function clockNote(run) {
+    if (!ACTIVE.has(run.status) || run.eta_s === null || run.eta_s === undefined) return "";
+    const parts = [run.eta_basis === "measured"
+      ? `wall clock, ${duration(run.experiment_s)} per experiment measured`
+      : "wall clock, assumed 2 min per experiment (none timed yet)"];
+    if (run.eta_lab_s !== null && run.eta_lab_s !== undefined) {
+      parts.push(`${duration(run.eta_lab_s)} on the lab clock (simulated)`);
+    }
+    return parts.join(" · ");
   }
 
   function fmtParams(p) {
@@ -35,11 +55,18 @@
     text("n-done", run.n_done); text("budget", run.budget);
     text("n-chem-failures", run.n_chemistry_failures); text("n-lab-failures", run.n_lab_failures);
     $("progress-bar").style.width = `${Math.min(100, (100 * run.n_done) / Math.max(1, run.budget))}%`;
-    text("best-reward", run.best_reward === null ? "–" : Number(run.best_reward.toPrecision(4)));
+    text("best-reward", rewardText(run.best_reward, run.reward_unit));
     text("best-params", fmtParams(run.best_params));
     text("current-step", run.current_step || (run.status === "queued" ? "waiting in the queue" : "–"));
+    // a queued request's time left includes its wait for every request ahead of it
     text("eta", ACTIVE.has(run.status) ? duration(run.eta_s) : "–");
-    text("queue-pos", run.status === "queued" && run.position ? `position ${run.position} in the queue` : "");
+    text("eta-clock", clockNote(run));
+    text("queue-pos", run.status === "queued" && run.position
+      ? ` · position ${run.position} in the queue, starts in ~${duration(run.estimated_start_s)}` : "");
+    text("created-at", localTime(run.created_at));
+    text("started-at", run.started_at ? localTime(run.started_at) : (run.status === "queued" ? "not yet" : "–"));
+    text("finished-at", run.finished_at ? localTime(run.finished_at) : "–");
+    text("reward-head", withUnit("Reward", run.reward_unit));
     const reason = run.failure_reason || run.stop_reason || (run.cancel_requested && ACTIVE.has(run.status) ? "cancelling after the experiment in progress" : "");
     text("stop-reason", reason ? `Note: ${reason}` : "");
     // no cancel button for a colleague the request is shared with (read-only)
@@ -76,6 +103,7 @@
     const names = Object.keys(data.space);
     const canvas = $("plot-map");
     if (names.length === 0) { Plots.empty(canvas, "no optimised variables"); return; }
+    if (names.length === 1) { renderOneVariable(data, names[0], canvas); return; }
     const xName = names.length > 2 ? $("pair-x").value : names[0];
     const yName = names.length > 2 ? $("pair-y").value : (names[1] || names[0]);
     const pts = data.experiments.filter((e) => e.params && xName in e.params && yName in e.params)
@@ -85,15 +113,30 @@
     Plots.map(canvas, pts, { x: xName, y: yName }, data.space[xName].bound, data.space[yName].bound, best);
   }
 
+  // One variable: the reward against it (a map of the variable against itself says nothing).
+  function renderOneVariable(data, name, canvas) {
+    const pts = data.experiments.filter((e) => e.params && name in e.params && e.reward !== null)
+      .map((e) => [e.params[name], e.reward]);
+    const bp = data.run.best_params;
+    const best = bp && name in bp && data.run.best_reward !== null ? [[bp[name], data.run.best_reward]] : [];
+    Plots.line(canvas, [
+      { points: pts, colour: "#2563eb", line: false, markers: true },
+      { points: best, colour: "#dc2626", line: false, ring: "#dc2626" },
+    ], { x: name, y: withUnit("reward", data.run.reward_unit) }, {
+      emptyText: "no experiments yet", xRange: data.space[name].bound,
+      legend: [{ label: "each experiment", colour: "#2563eb", marker: true }, { label: "best", colour: "#dc2626", marker: true }],
+    });
+  }
+
   function render(data) {
     last = data;
     renderSummary(data.run);
     Plots.line($("plot-best"), [
       { points: data.experiments.filter((e) => e.reward !== null).map((e) => [e.number, e.reward]), colour: "#9aa5b1", line: false, markers: true },
       { points: data.best_so_far, colour: "#2563eb", width: 2.2, step: true },
-    ], { x: "experiment number", y: "reward" }, {
+    ], { x: "experiment number", y: withUnit("reward", data.run.reward_unit) }, {
       emptyText: "waiting for the first experiment", integerX: true,
-      legend: [{ label: "best so far", colour: "#2563eb" }, { label: "each experiment", colour: "#9aa5b1" }],
+      legend: [{ label: "best so far", colour: "#2563eb" }, { label: "each experiment", colour: "#9aa5b1", marker: true }],
     });
     renderMap(data);
     const spectra = data.latest ? data.latest.spectra : [];

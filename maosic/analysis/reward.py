@@ -226,6 +226,24 @@ METRICS: dict[str, str] = {
 }
 
 
+# Each metric's reward unit, for labels: the units METRICS describes. A weighted sum divides
+# each term by its scale (in the term's units), so it has none ("").
+METRIC_UNITS: dict[str, str] = {
+    "max_abs_cd_at_exciton": "mdeg",
+    "max_abs_cd_in_window": "mdeg",
+    "target_wavelength": "nm",
+    "max_pl_intensity": "counts",
+    "max_plqy": "a.u.",  # the PLQY proxy: PL area per absorbed fraction, not a true yield
+    "weighted": "",
+}
+
+
+def reward_unit(target: Any) -> str | None:
+    """The unit of a target's reward ("" for a weighted sum), None for no known metric."""
+    metric = target.get("metric") if isinstance(target, Mapping) else None
+    return METRIC_UNITS.get(metric) if isinstance(metric, str) else None
+
+
 def _metric_name(target: Mapping[str, Any], where: str) -> str:
     if not isinstance(target, Mapping):
         raise SpectrumError(f"must be a dict, got {type(target).__name__}", where=where)
