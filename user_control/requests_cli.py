@@ -109,6 +109,22 @@ def _reward(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def eta_text(info: dict[str, Any]) -> str:
+    """Time left, and on which clock: the wall clock (what a person waits), measured on recent
+    experiments or assumed (the paper's 2 min each, before anything was timed), with a
+    simulated lab's own, faster clock given apart."""
+    text = duration(info["eta_s"])
+    if info.get("eta_basis") == "measured" and info.get("experiment_s") is not None:
+        text += f" (wall clock, {duration(info['experiment_s'])} per experiment measured"
+    elif info.get("eta_basis") == "assumed":
+        text += " (wall clock, assumed 2 min per experiment until one is timed"
+    else:
+        return text  # a core from before the basis was given
+    if info.get("eta_lab_s") is not None:
+        text += f"; {duration(info['eta_lab_s'])} on the simulated lab's clock"
+    return text + ")"
+
+
 def render_request(info: dict[str, Any]) -> list[str]:
     """Header of ``show``: status, reaction, progress, best so far, times."""
     target = info.get("target") or {}
@@ -123,7 +139,9 @@ def render_request(info: dict[str, Any]) -> list[str]:
     if info["status"] == "queued":
         lines.append(f"  position in queue {info.get('position')}")
     if info.get("eta_s") is not None and info["status"] not in FINAL_STATES:
-        lines.append(f"  estimated time left {duration(info['eta_s'])}")
+        lines.append(f"  estimated time left {eta_text(info)}")
+        if info["status"] == "queued" and info.get("estimated_start_s") is not None:
+            lines.append(f"  starts in about {duration(info['estimated_start_s'])}")
     if info.get("current_step"):
         lines.append(f"  now: {info['current_step']}")
     times = [
@@ -191,7 +209,8 @@ def watch_request(ctx: Context, request_id: int, interval_s: float) -> dict[str,
             bar.n = min(int(info.get("n_done") or 0), info["budget"])
             postfix = f"{info['status']}, best {_reward(info.get('best_reward'))}"
             if info.get("eta_s") is not None and info["status"] not in FINAL_STATES:
-                postfix += f", ETA {duration(info['eta_s'])}"
+                basis = " assumed" if info.get("eta_basis") == "assumed" else ""
+                postfix += f", ETA {duration(info['eta_s'])}{basis}"
             bar.set_postfix_str(postfix, refresh=False)
             bar.refresh()
             if info["status"] in FINAL_STATES:

@@ -24,6 +24,7 @@ from maosic.queue import DEFAULT_EXPERIMENT_S, enqueue, estimates, pace
 from maosic.rpc_auth import INSTALLATION
 from maosic.service import CoreService
 from tests.core.campaign_helpers import config_with, start_sim_daemon, worker
+from user_control.requests_cli import render_request
 
 
 def _reaction(session) -> Reaction:
@@ -126,6 +127,9 @@ def test_nothing_timed_yet_is_an_assumption_and_says_so(sessions):
         estimate = estimates(session)[request_id]
     assert estimate.eta_s == 4 * DEFAULT_EXPERIMENT_S
     assert estimate.fields()["eta_basis"] == "assumed"
+    shown = "\n".join(render_request(CoreService(sessions).status(INSTALLATION, request_id)))
+    assert "estimated time left 8 min 00 s (wall clock, assumed 2 min" in shown, shown
+    assert "starts in about 0 s" in shown, shown
 
 
 def test_a_pause_between_experiments_is_not_the_pace(sessions):
@@ -202,3 +206,7 @@ def test_the_eta_of_a_fast_simulated_run_is_of_the_order_of_its_run_time(session
         assert status["eta_s"] > left / 10, (status["eta_s"], left)
         # the lab's clock, told apart: minutes per experiment, not the seconds waited
         assert status["eta_lab_s"] is not None and status["eta_lab_s"] > 50 * status["eta_s"]
+    # what `user_control show` prints for one of them: the clock named, the lab's apart
+    shown = "\n".join(render_request(timed[0][1]))
+    assert "estimated time left" in shown and "per experiment measured" in shown, shown
+    assert "on the simulated lab's clock" in shown, shown
