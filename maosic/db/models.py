@@ -228,12 +228,37 @@ class Experiment(Base):
     # Which optimizer call proposed the point: the request's 1st, 2nd, ... ask (``nreq``
     # points each); a redone experiment keeps its batch. None for rows from before batches.
     batch: Mapped[int | None] = mapped_column(Integer)
+    # Who chose the point: "optimizer:<name>", "user:<username>" (a person on the run page or
+    # a list of points), "design:<kind>" (a generated design) or "confirm" (a replicate the
+    # request ran to confirm its best). None for rows from before this was recorded.
+    chosen_by: Mapped[str | None] = mapped_column(String(80))
+    # A replicate: the experiment (row id) whose conditions it repeats, in any request.
+    replicate_of: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"), index=True)
     started_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     request: Mapped[Request] = relationship(back_populates="experiments")
     spectra: Mapped[list[Spectrum]] = relationship(back_populates="experiment")
     features: Mapped[list[Feature]] = relationship(back_populates="experiment")
+
+
+class PlannedPoint(Base):
+    """A point a request runs before (or instead of) asking its optimizer: a person's proposal,
+    a given list or design, a replicate. Taken in ``position`` order; ``experiment_id`` is set
+    in the transaction that stores the experiment's result, so a point cut off by a crash is
+    run again (maosic/plans.py)."""
+
+    __tablename__ = "planned_points"
+    __table_args__ = (Index("ix_planned_points_request_position", "request_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    chosen_by: Mapped[str] = mapped_column(String(80))
+    replicate_of: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Spectrum(Base):
