@@ -282,6 +282,8 @@ def experiment_rows(request: Request) -> list[dict[str, Any]]:
             "error": e.error,
             "failure_kind": e.failure_kind,
             "batch": e.batch,  # which optimizer call (of nreq points) proposed it
+            "chosen_by": e.chosen_by,  # optimizer:NAME, user:NAME, design:KIND, confirm
+            "replicate_of": e.replicate_of,  # the experiment (row id) it repeats
             "lab_time_s": e.lab_time_s,
             "started_at": iso(e.started_at),
             "finished_at": iso(e.finished_at),

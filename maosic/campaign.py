@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from maosic import plans
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import compute_reward
 from maosic.batching import group_calls
@@ -39,6 +40,7 @@ from maosic.db.models import (
     Feature,
     HardwareCommand,
     PeakFit,
+    PlannedPoint,
     Request,
     RequestStatus,
     Spectrum,
@@ -255,6 +257,7 @@ class Campaign:
         # The best earlier experiment of the same reaction (reward, request id, number), when
         # the optimizer was preloaded with that history.
         self._history_best: tuple[float, int, int] | None = None
+        self._optimizer_name = ""
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -294,6 +297,8 @@ class Campaign:
             reward, request_id, number = self._history_best
             if reward >= float(goal):
                 return self._finish_from_history(reward, request_id, number, float(goal))
+        confirm = int(target.get("confirm") or 0) if goal is not None else 0
+        given_only = self._optimizer_name == plans.POINTS  # runs its planned points, no more
         ran = 0
         watch = self._watch
         per_ask = batch_size(config.nreq, optimizer.name)
@@ -303,25 +308,51 @@ class Campaign:
             watch.restart()
             round_trips = self._client.round_trips
             with watch.phase("stop check"):
-                stop, counted = self._stop_reason(budget, goal, patience)
+                if confirm:
+                    # The goal is judged on the mean of the best and its replicates; the
+                    # replicates run even when the budget is used (they are not counted in it).
+                    stop, counted = self._stop_reason(budget, None, patience)
+                    reached = self._confirmed(float(goal), confirm)
+                    planned = self._next_planned()
+                    if reached is not None:
+                        stop = reached
+                    elif (
+                        stop is not None
+                        and stop[0] == RequestStatus.DONE
+                        and planned is not None
+                        and planned.chosen_by == plans.CONFIRM
+                    ):
+                        stop = None
+                else:
+                    stop, counted = self._stop_reason(budget, goal, patience)
+                    planned = self._next_planned()
+            if given_only and planned is None and stop is None:
+                stop = RequestStatus.DONE, "every given point has been run"
             if stop is not None:
                 status, reason = stop
                 return self._finish(status, reason, ran)
             if self.ctx.should_stop():
                 return self._pause("the core is shutting down; the request resumes at restart", ran)
-            with watch.phase("ask"):
+            if planned is not None:
+                # A point a person, a list or a replicate chose goes before the optimizer's;
+                # it stays planned until its result is stored (run again if cut off).
+                point, chosen_by = dict(planned.params), planned.chosen_by
+            else:
+                with watch.phase("ask"):
+                    if not batch.points:
+                        left = budget - counted  # never more points than experiments left
+                        batch = _Batch.asked(optimizer, batch.number + 1, min(per_ask, left))
                 if not batch.points:
-                    left = budget - counted  # never more points than experiments left
-                    batch = _Batch.asked(optimizer, batch.number + 1, min(per_ask, left))
-            if not batch.points:
-                return self._finish(
-                    RequestStatus.DONE, "every point of the search space's grid has been tried", ran
-                )
-            # The batch's next point stays at its head until its result is stored: a point the
-            # lab lost is run again, and so is one cut off by a crash (see _resume_batch).
-            point = batch.points[0]
+                    return self._finish(
+                        RequestStatus.DONE,
+                        "every point of the search space's grid has been tried",
+                        ran,
+                    )
+                # The batch's next point stays at its head until its result is stored: a point
+                # the lab lost is run again, and so is one cut off by a crash (_resume_batch).
+                point, chosen_by = batch.points[0], f"optimizer:{optimizer.name}"
             with watch.phase("begin"):
-                number, experiment_id = self._begin_experiment(point, batch)
+                number, experiment_id = self._begin_experiment(point, batch, chosen_by, planned)
             try:
                 result = self._execute(program, point, target, include_init=not self._initialised)
             except CampaignPaused as exc:
@@ -355,8 +386,9 @@ class Campaign:
                 return self._fail_link(str(exc), ran)
             in_a_row = 0
             self._initialised = True
-            self._store(number, experiment_id, point, result, optimizer)
-            batch.points.pop(0)
+            self._store(number, experiment_id, point, result, optimizer, planned)
+            if planned is None:
+                batch.points.pop(0)
             ran += 1
             if self.ctx.on_timing is not None:
                 self.ctx.on_timing(
@@ -397,6 +429,7 @@ class Campaign:
             state = request.optimizer_state
             reaction_id = request.reaction_id
             name, seed = request.optimizer, request.seed
+            self._optimizer_name = name
             request.current_step = "checking resources"
         program = compile_config(config)
         check_resources(self._client, program, config, budget)
@@ -404,6 +437,10 @@ class Campaign:
         if state:
             # the options are among the state's hyperparameters: a restart keeps them
             optimizer = restore_optimizer(state)
+        elif name == plans.POINTS:
+            # A request that runs given points has no optimizer of its own; a random search
+            # keeps the bookkeeping (what was measured) the same as every other request's.
+            optimizer = make_optimizer("random", space, seed=seed)
         else:
             optimizer = make_optimizer(name, space, seed=seed, **configured_options(config, name))
             points, losses = self._history(reaction_id)
@@ -465,6 +502,8 @@ class Campaign:
             counted = (
                 Experiment.request_id == self.request_id,
                 Experiment.status.in_((ExperimentStatus.DONE, ExperimentStatus.FAILED)),
+                # replicates run to confirm a goal are not counted against the budget
+                or_(Experiment.chosen_by.is_(None), Experiment.chosen_by != plans.CONFIRM),
             )
             if not patience:  # a count will do; the rewards are needed only for patience
                 n = session.scalar(select(func.count()).select_from(Experiment).where(*counted))
@@ -479,6 +518,78 @@ class Campaign:
         cancel_requested, n_counted, rewards, best_hist = self._with_retries(read)
         stop = _why_stop(budget, goal, patience, cancel_requested, n_counted, rewards, best_hist)
         return stop, n_counted
+
+    def _next_planned(self) -> PlannedPoint | None:
+        """The request's next planned point not yet run (detached: read, not changed)."""
+
+        def read(session: Session) -> PlannedPoint | None:
+            found = plans.pending(session, self.request_id)
+            if not found:
+                return None
+            session.expunge(found[0])
+            return found[0]
+
+        return self._with_retries(read)
+
+    def _confirmed(self, goal: float, confirm: int) -> tuple[RequestStatus, str] | None:
+        """The goal judged on replicates (target option ``confirm``: k).
+
+        The best experiment that reached the goal and has fewer than k replicates gets them
+        planned (they run next, not counted against the budget); once an experiment and its k
+        replicates are done and their mean reaches the goal, the request stops on it. A mean
+        that falls short leaves the search going: that best did not reproduce."""
+
+        def check(session: Session) -> tuple[RequestStatus, str] | None:
+            if plans.pending(session, self.request_id):
+                return None  # replicates (or other planned points) still to run
+            rows = session.execute(
+                select(Experiment.id, Experiment.number, Experiment.reward, Experiment.params)
+                .where(
+                    Experiment.request_id == self.request_id,
+                    Experiment.status == ExperimentStatus.DONE,
+                    Experiment.replicate_of.is_(None),
+                    Experiment.reward >= float(goal),
+                )
+                .order_by(Experiment.reward.desc())
+            ).all()
+            for exp_id, number, reward, params in rows:
+                replicates = list(
+                    session.scalars(
+                        select(Experiment.reward).where(
+                            Experiment.replicate_of == exp_id,
+                            Experiment.request_id == self.request_id,
+                            Experiment.status.in_((ExperimentStatus.DONE, ExperimentStatus.FAILED)),
+                        )
+                    )
+                )
+                if len(replicates) < confirm:
+                    plans.add(
+                        session,
+                        self.request_id,
+                        [dict(params)] * (confirm - len(replicates)),
+                        plans.CONFIRM,
+                        replicate_of=exp_id,
+                    )
+                    self._update_request(
+                        session,
+                        current_step=(
+                            f"experiment {number} reached the goal ({reward:.4g}); confirming "
+                            f"it with {confirm} replicates"
+                        )[:255],
+                    )
+                    return None
+                stats = plans.replicate_stats([reward, *replicates])
+                if stats["mean"] is not None and stats["n"] == confirm + 1 and (
+                    stats["mean"] >= float(goal)
+                ):
+                    spread = f" ± {stats['std']:.2g}" if stats["std"] is not None else ""
+                    return RequestStatus.DONE, (
+                        f"target reached: experiment {number} and its {confirm} replicates "
+                        f"average {stats['mean']:.4g}{spread} >= goal {goal}"
+                    )
+            return None
+
+        return self._with_retries(check)
 
     def _resume_batch(self, optimizer: Optimizer) -> _Batch:
         """The batch in progress when this run starts.
@@ -506,9 +617,15 @@ class Campaign:
         return _Batch(number=last, size=int(stored or 0) + len(pending), points=pending)
 
     # -- one experiment -----------------------------------------------------------------------
-    def _begin_experiment(self, point: dict[str, float], batch: _Batch) -> tuple[int, int]:
-        """Write the experiment as running, with the batch that proposed it; its number in the
-        campaign and its row id."""
+    def _begin_experiment(
+        self,
+        point: dict[str, float],
+        batch: _Batch,
+        chosen_by: str,
+        planned: PlannedPoint | None = None,
+    ) -> tuple[int, int]:
+        """Write the experiment as running, with who chose it (the batch that proposed it, or
+        the planned point); its number in the campaign and its row id."""
 
         def write(session: Session) -> tuple[int, int]:
             last = session.scalar(
@@ -525,10 +642,13 @@ class Campaign:
                     params=point,
                     status=ExperimentStatus.RUNNING,
                     started_at=utcnow(),
-                    batch=batch.number,
+                    batch=batch.number if planned is None else None,
+                    chosen_by=chosen_by[:80],
+                    replicate_of=planned.replicate_of if planned is not None else None,
                 )
             )
-            step = f"experiment {number} ({batch.describe()}): starting at {_fmt(point)}"
+            source = batch.describe() if planned is None else f"chosen by {chosen_by}"
+            step = f"experiment {number} ({source}): starting at {_fmt(point)}"
             self._update_request(session, current_step=step[:255], heartbeat_at=utcnow())
             return number, inserted.inserted_primary_key[0]
 
@@ -614,14 +734,18 @@ class Campaign:
         point: dict[str, float],
         result: dict,
         optimizer: Optimizer,
+        planned: PlannedPoint | None = None,
     ) -> None:
         reward = result.get("reward")
         loss = reward.loss if reward is not None else None
         uncertainty = reward.uncertainty if reward is not None else None
         # tell before the transaction so the checkpoint written with the result includes it; if
         # the commit fails the process restarts from the previous checkpoint and redoes the point.
+        # A replicate of a point it already knows is not told again: one point, one observation
+        # (the replicates' spread is the reproducibility panel's, not the model's).
         with self._watch.phase("tell"):
-            optimizer.tell([point], [loss], [uncertainty] if uncertainty is not None else None)
+            if not optimizer.knows(point):
+                optimizer.tell([point], [loss], [uncertainty] if uncertainty is not None else None)
         with self._watch.phase("checkpoint"):
             state = optimizer.state()
         # Statements, not loaded objects: loading the experiment would lazy-load its (empty)
@@ -677,6 +801,12 @@ class Campaign:
                 session.execute(insert(FEATURES), features)
             if audit:
                 session.execute(insert(HARDWARE_COMMANDS), audit)
+            if planned is not None:  # used: with the result, so a crash before runs it again
+                session.execute(
+                    update(PlannedPoint)
+                    .where(PlannedPoint.id == planned.id)
+                    .values(experiment_id=experiment_id)
+                )
             best = session.scalar(
                 select(REQUESTS.c.best_reward).where(REQUESTS.c.id == self.request_id)
             )

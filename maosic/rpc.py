@@ -23,6 +23,7 @@ from typing import Any
 from hardware_interface.jsonrpc import INVALID_PARAMS, Dispatcher, RpcError
 from maosic.analysis.reward import METRICS
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
+from maosic.plan_service import PlanService
 from maosic.rpc_auth import Authenticator, AuthFailure, Caller
 from maosic.rpc_codes import NOT_FOUND, UNAUTHENTICATED
 from maosic.service import CoreService, NotFound, ServiceError
@@ -88,11 +89,17 @@ def method_table(service: CoreService) -> dict[str, Callable[..., Any]]:
             "metrics": dict(METRICS),
         }
 
+    chosen = PlanService(service)  # experiments people choose: maosic/plan_service.py
     table: dict[str, Callable[..., Any]] = {
         "request.submit": _as_caller(service.submit),
         "request.status": _as_caller(service.status),
         "request.cancel": _as_caller(service.cancel),
         "request.list": _as_caller(service.request_list),
+        "request.repeat": _as_caller(chosen.repeat),
+        "request.propose": _as_caller(chosen.propose),
+        "request.suggest": _as_caller(chosen.suggest),
+        "request.plan": _as_caller(chosen.plan),
+        "request.replicates": _as_caller(chosen.replicates),
         "queue.list": _as_caller(service.queue_list),
         "core.describe": describe,
     }

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from maosic import plans
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import check_target
 from maosic.campaign import batch_size, configured_options, default_target
@@ -99,10 +100,16 @@ class CoreService:
         optimizer: str | None = None,
         seed: int = 0,
         name: str | None = None,
+        points: list | None = None,
+        design: dict | None = None,
     ) -> dict[str, Any]:
         """Accept a request for ``caller``'s account: a configuration (a JSON object or JSON
         text, never a file name), or a formula plus its search space ``space``
-        (``{"T": {"bound": [90, 180], "dx": 0.5}, ...}``). Returns id, FIFO seq and position."""
+        (``{"T": {"bound": [90, 180], "dx": 0.5}, ...}``). Returns id, FIFO seq and position.
+
+        ``points`` (a list of ``{name: value}``) or ``design`` (``{"kind": "full_factorial" |
+        "one_factor_at_a_time", "levels": L}``) make it a request that runs exactly those
+        points, in order, with no optimizer (maosic/plans.py); its budget is their number."""
         _check_int("seed", seed, 0, MAX_SEED)
         if name is not None and len(name) > MAX_NAME:
             raise ServiceError("name", f"at most {MAX_NAME} characters, got {len(name)}")
@@ -121,7 +128,8 @@ class CoreService:
                 str(exc),
                 {"line": exc.line, "column": exc.column, "message": exc.message},
             ) from exc
-        optimizer = _choose_optimizer(optimizer, parsed)
+        given = self._given_points(parsed, points, design, caller)
+        optimizer = plans.POINTS if given else _choose_optimizer(optimizer, parsed)
         try:
             # Checked whole now: a target that cannot score an experiment must not reach the
             # lab (it would fail only after the first experiment ran).
@@ -129,6 +137,8 @@ class CoreService:
         except SpectrumError as exc:
             raise ServiceError("target", str(exc)) from exc
         budget = budget if budget is not None else parsed.max_expts or 0
+        if given:
+            budget = len(given[0])  # a list's budget is its length
         _check_int("budget", budget, 1, MAX_BUDGET, "experiments")
         self._check_lab(program, parsed, budget, reagents)
 
@@ -144,6 +154,8 @@ class CoreService:
             request = enqueue(
                 session, reaction, target, budget, optimizer, int(seed), user, lab_id=lab_id
             )
+            if given:
+                plans.add(session, request.id, given[0], given[1])
             return {
                 "id": request.id,
                 "seq": request.seq,
@@ -156,6 +168,24 @@ class CoreService:
 
         # Deadlocks (MySQL) and a busy writer (SQLite) roll back; the whole submission reruns.
         return run_transaction(self.sessions, write)
+
+    @staticmethod
+    def _given_points(
+        parsed: ReactionConfig, points: Any, design: Any, caller: Caller
+    ) -> tuple[list[dict[str, float]], str] | None:
+        """The points a list or design request runs, and who chose them; None for neither."""
+        if points is None and design is None:
+            return None
+        if points is not None and design is not None:
+            raise ServiceError("points", "give either a list of points or a design, not both")
+        space = parsed.search_space()
+        try:
+            if design is not None:
+                kind = design.get("kind") if isinstance(design, dict) else None
+                return plans.design(space, design), f"design:{kind}"
+            return plans.check_points(space, points), f"user:{caller.username or 'installation'}"
+        except plans.PlanError as exc:
+            raise ServiceError("design" if design is not None else "points", str(exc)) from exc
 
     @staticmethod
     def _config_from(
@@ -341,6 +371,8 @@ class CoreService:
                     "params": e.params,
                     "status": e.status.value,
                     "batch": e.batch,  # which optimizer call proposed it (1, 2, ...)
+                    "chosen_by": e.chosen_by,  # optimizer:NAME, user:NAME, design:KIND, confirm
+                    "replicate_of": e.replicate_of,  # the experiment (row id) it repeats
                     "reward": e.reward,
                     "error": e.error,
                     "failure_kind": e.failure_kind,

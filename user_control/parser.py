@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
-from user_control import lease_cli, manual, requests_cli
+from user_control import lease_cli, manual, plans_cli, requests_cli
 from user_control.context import Context
 from user_control.errors import UsageError
 
@@ -204,6 +204,15 @@ def _submit(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="optimizer seed (0)")
     p.add_argument("--name", help="name of a formula request")
+    p.add_argument(
+        "--points", metavar="FILE.csv", help="run these points, no optimizer (header: names)"
+    )
+    p.add_argument(
+        "--design",
+        choices=("full_factorial", "one_factor_at_a_time"),
+        help="run a generated design instead of an optimizer",
+    )
+    p.add_argument("--levels", type=count, default=3, help="levels per variable of --design (3)")
     p.add_argument("--watch", action="store_true", help="follow it with a progress bar")
     p.add_argument("--interval", type=positive, default=1.0, help="polling period, s (1)")
 
@@ -233,6 +242,26 @@ def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", metavar="FILE", required=True, help="output file (- for stdout)")
 
 
+def _repeat(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", type=int, help="request id")
+    p.add_argument("--n", type=count, default=3, help="replicates to run (3)")
+    p.add_argument("--number", type=count, help="experiment number (default: the best)")
+    p.add_argument(
+        "--back-to-back",
+        action="store_true",
+        help="no random condition between replicates (default: one between each two)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the conditions between (0)")
+    p.add_argument("--watch", action="store_true", help="follow it with a progress bar")
+    p.add_argument("--interval", type=positive, default=1.0, help="polling period, s (1)")
+
+
+def _propose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", type=int, help="request id")
+    p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="one point, e.g. T=150 C=0.8")
+    p.add_argument("--csv", metavar="FILE", help="several points: a header of names, one row each")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "status": ("module states and readings of the lab", _status, manual.cmd_status),
     "describe": ("modules, limits and reagents of the lab", _nothing, manual.cmd_describe),
@@ -254,6 +283,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "show": ("a request, its experiments and the best so far", _request_id, requests_cli.cmd_show),
     "cancel": ("cancel a request", _cancel, requests_cli.cmd_cancel),
     "export": ("experiments of a request as CSV", _export, requests_cli.cmd_export),
+    "repeat": ("run an experiment (or the best) again, n times", _repeat, plans_cli.cmd_repeat),
+    "propose": ("your next points for an active request", _propose, plans_cli.cmd_propose),
+    "suggest": ("the point a request runs next", _request_id, plans_cli.cmd_suggest),
+    "replicates": ("mean, deviation, CV of replicates", _request_id, plans_cli.cmd_replicates),
 }
 
 

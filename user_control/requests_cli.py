@@ -266,6 +266,14 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
         "name": args.name,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
+    if args.points and args.design:
+        raise UsageError("submit: give --points or --design, not both")
+    if args.points:
+        from user_control.plans_cli import read_points_csv
+
+        params["points"] = read_points_csv(args.points)
+    elif args.design:
+        params["design"] = {"kind": args.design, "levels": args.levels}
     reply = ctx.core("request.submit", **params)
     ctx.emit(
         reply,

@@ -326,13 +326,20 @@ _OPTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "weighted": {"terms": ("terms", True)},
 }
 # Keys every target may have besides its metric's options (the campaign's stopping rules).
-_COMMON: dict[str, tuple[str, bool]] = {"goal": ("number", False), "patience": ("count", False)}
+# ``confirm``: replicates of a best that reached the goal before the request stops on it; the
+# goal is then judged on their mean (maosic/campaign.py).
+_COMMON: dict[str, tuple[str, bool]] = {
+    "goal": ("number", False),
+    "patience": ("count", False),
+    "confirm": ("replicates", False),
+}
 _TERM_KEYS: dict[str, tuple[str, bool]] = {
     "weight": ("number", False),
     "scale": ("positive", False),
 }
 _SOURCES = ("absorbance", "pl")
 MAX_PATIENCE = 10_000
+MAX_CONFIRM = 20  # replicates to confirm a best: the papers ran 3-5
 
 
 def check_target(target: Any, where: str = "target") -> dict[str, Any]:
@@ -386,6 +393,14 @@ def _check_kind(key: str, kind: str, value: Any, where: str) -> None:
     ):
         raise SpectrumError(
             f"{key!r} must be a whole number of experiments from 1 to {MAX_PATIENCE}, "
+            f"got {value!r}"[:200],
+            where=where,
+        )
+    if kind == "replicates" and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONFIRM
+    ):
+        raise SpectrumError(
+            f"{key!r} must be a whole number of replicates from 1 to {MAX_CONFIRM}, "
             f"got {value!r}"[:200],
             where=where,
         )

@@ -145,6 +145,12 @@ class Optimizer(ABC):
         keys, clean_losses, clean_unc = self._validate("preload", points, losses, uncertainties)
         self._store(keys, clean_losses, clean_unc)
 
+    def knows(self, point: Any) -> bool:
+        """Whether ``point`` (snapped to the grid) has been told already: a replicate of it is
+        then not told again."""
+        key = tuple(int(v) for v in self.space.index_of_point(point, "knows"))
+        return key in self._measured
+
     def state(self) -> dict[str, Any]:
         """The whole optimizer as JSON-serialisable data (see :meth:`restore`)."""
         return {
