@@ -34,7 +34,18 @@ class _RowId(IntegerConverter):
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from cloud import admin, auth, operator, queue_page, runs, sharing, submit
+    from cloud import (
+        admin,
+        auth,
+        choose,
+        compare,
+        crates,
+        operator,
+        queue_page,
+        runs,
+        sharing,
+        submit,
+    )
     from cloud.accounts import login_manager
     from cloud.assets import install_asset_versions
     from cloud.context import init_context
@@ -66,6 +77,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         operator.bp,
         admin.bp,
         sharing.bp,
+        compare.bp,
+        choose.bp,
+        crates.bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -26,8 +26,10 @@ from wtforms.validators import (
     Regexp,
 )
 
+from maosic.analysis.reward import MAX_CONFIRM
 from maosic.db.models import Role
 from maosic.db.passwords import MIN_PASSWORD_LENGTH
+from maosic.plans import MAX_CSV_BYTES
 from maosic.service import MAX_BUDGET, MAX_SEED  # the core's own bounds, checked here first
 
 BOUND_MAX = 1e9  # no reaction variable (°C, mmol/mL, mL/min, s) comes near this
@@ -93,6 +95,12 @@ class SpaceRow(FlaskForm):
     dx = DecimalField("Resolution", validators=[Optional(), NumberRange(0, BOUND_MAX)])
 
 
+PLANS = [
+    SelectChoice("optimizer", "the optimizer"),
+    SelectChoice("points", "me: a list of points"),
+    SelectChoice("full_factorial", "a full-factorial design"),
+    SelectChoice("one_factor_at_a_time", "a one-factor-at-a-time design"),
+]
 SOURCES = [
     SelectChoice("stored", "A stored reaction"),
     SelectChoice("formula", "A formula"),
@@ -115,6 +123,23 @@ class RequestForm(FlaskForm):
     optimizer = SelectField("Optimizer", validate_choice=False)
     seed = IntegerField(
         "Random seed", default=0, validators=[Optional(), NumberRange(min=0, max=MAX_SEED)]
+    )
+    # Who chooses the experiments (maosic/plans.py): the optimizer, or a list / design a
+    # person gives (run as written, no optimizer; the budget is then the number of points).
+    plan = SelectField("Experiments chosen by", choices=PLANS, default="optimizer")
+    points_text = TextAreaField(
+        "Points (CSV: a header of variable names, one point per line)",
+        validators=[Optional(), Length(max=MAX_CSV_BYTES)],
+    )
+    points_file = FileField("or a CSV file of points")
+    levels = IntegerField(
+        "Levels per variable", default=3, validators=[Optional(), NumberRange(min=2, max=21)]
+    )
+    # The goal, judged on the mean of the best and ``confirm`` replicates of it.
+    goal = DecimalField("Goal (reward)", validators=[Optional(), NumberRange(-1e12, 1e12)])
+    confirm = IntegerField(
+        "Confirm the goal with replicates",
+        validators=[Optional(), NumberRange(min=1, max=MAX_CONFIRM)],
     )
 
 

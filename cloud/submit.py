@@ -35,6 +35,7 @@ from maosic.language.compiler import compile_formula
 from maosic.language.config import formula_config, load_config
 from maosic.language.errors import LanguageError
 from maosic.language.header import formula_space
+from maosic.plans import DESIGNS, MAX_CSV_BYTES, PlanError, rows_from_csv
 
 bp = Blueprint("submit", __name__)
 
@@ -156,6 +157,7 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
         "seed": form.seed.data or 0,
         "name": form.name.data or None,
     }
+    _plan(form, params)
     source = form.source.data
     # The rows belong to a stored reaction or a formula; an uploaded file carries its own space.
     space = _space(form) if source in ("stored", "formula") else {}
@@ -198,6 +200,38 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
         else:
             params["config"] = text
     return params
+
+
+def _plan(form: RequestForm, params: dict[str, Any]) -> None:
+    """Who chooses the experiments, and the goal: fields of request.submit; the core checks
+    the points against the search space and says which row is wrong."""
+    if form.goal.data is not None or form.confirm.data is not None:
+        if params["target"] is None:
+            raise ValueError("choose a target to set a goal (the goal is a value of its reward)")
+        if form.goal.data is None:
+            raise ValueError("give the goal the replicates should confirm")
+        params["target"]["goal"] = _num(form.goal.data)
+        if form.confirm.data is not None:
+            params["target"]["confirm"] = form.confirm.data
+    plan = form.plan.data
+    if plan in DESIGNS:
+        params["design"] = {"kind": plan, "levels": form.levels.data or 3}
+    elif plan == "points":
+        text = form.points_text.data or ""
+        upload = form.points_file.data
+        if upload is not None and getattr(upload, "filename", ""):
+            try:
+                text = upload.read(MAX_CSV_BYTES + 1).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("points file: must be UTF-8 CSV text") from None
+        if not text.strip():
+            raise ValueError("give the points: a CSV table (a header of names, one point per line)")
+        try:
+            params["points"] = rows_from_csv(text)
+        except PlanError as exc:
+            raise ValueError(f"points: {exc}") from None
+    elif plan != "optimizer":
+        raise ValueError("choose who chooses the experiments")
 
 
 def _is_formula_file(filename: str, text: str) -> bool:

@@ -33,6 +33,7 @@ from maosic import plans
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import compute_reward
 from maosic.batching import group_calls
+from maosic.crate import IMPORTED_PREFIX
 from maosic.db.crypto import LogCipher
 from maosic.db.models import (
     Experiment,
@@ -456,6 +457,12 @@ class Campaign:
     def _history(self, reaction_id: int) -> tuple[list[dict[str, float]], list[float | None]]:
         """LOAD_REACTION_HISTORY: finished experiments of the same reaction in earlier requests."""
         with self.ctx.sessions() as session:
+            owner = session.scalar(select(Request.owner_id).where(Request.id == self.request_id))
+            # An imported request's results are its importer's word, not this lab's: they seed
+            # only the importer's own requests, so no one can steer another's search with a
+            # crate of made-up numbers.
+            imported = Request.stop_reason.startswith(IMPORTED_PREFIX)
+            trusted = ~imported if owner is None else or_(~imported, Request.owner_id == owner)
             rows = session.execute(
                 select(
                     Experiment.params,
@@ -470,6 +477,7 @@ class Campaign:
                     Request.id != self.request_id,
                     Experiment.status == ExperimentStatus.DONE,
                     Experiment.loss.is_not(None),
+                    or_(Request.stop_reason.is_(None), trusted),
                 )
                 .order_by(Experiment.id)
             ).all()

@@ -53,7 +53,10 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
         client_cert=settings.hardware_client_cert,
     )
     service = CoreService(sessions, lambda url: lab_description(url, client_args))
-    dispatcher = Dispatcher(method_table(service), on_call=_log_call)
+    # The audit-log key: the workers encrypt with it, and an exported RO-Crate decrypts the
+    # log for the request's owner and staff (maosic/crate_service.py).
+    cipher = LogCipher.from_file(settings.resolved_log_key_file)
+    dispatcher = Dispatcher(method_table(service, cipher), on_call=_log_call)
     app = make_wsgi_app(dispatcher, Authenticator(sessions, ensure_core_token(settings)))
     server = make_wsgi_server(
         app,
@@ -77,7 +80,6 @@ def start_core(settings: Settings, port: int | None = None, with_worker: bool = 
     workers = []
     if with_worker:
         labs = parse_labs(settings.labs, settings.hardware_url)
-        cipher = LogCipher.from_file(settings.resolved_log_key_file)
         notices = RequestNotices(sessions, Notifier(notify_settings(settings)))
         for name, lab_id in register_labs(sessions, labs, client_args).items():
             worker = Worker(

@@ -22,6 +22,8 @@ from typing import Any
 
 from hardware_interface.jsonrpc import INVALID_PARAMS, Dispatcher, RpcError
 from maosic.analysis.reward import METRICS
+from maosic.crate_service import crate_methods
+from maosic.db.crypto import LogCipher
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
 from maosic.plan_service import PlanService
 from maosic.rpc_auth import Authenticator, AuthFailure, Caller
@@ -81,7 +83,11 @@ def _refuse_nul(value: Any, where: str) -> None:
             _refuse_nul(item, f"{where}[{index}]")
 
 
-def method_table(service: CoreService) -> dict[str, Callable[..., Any]]:
+def method_table(
+    service: CoreService, log_cipher: LogCipher | None = None
+) -> dict[str, Callable[..., Any]]:
+    """``log_cipher``: the audit-log key, so an exported RO-Crate can carry the log."""
+
     def describe() -> dict[str, Any]:
         return {
             "optimizers": list(OPTIMIZERS),
@@ -95,6 +101,7 @@ def method_table(service: CoreService) -> dict[str, Callable[..., Any]]:
         "request.status": _as_caller(service.status),
         "request.cancel": _as_caller(service.cancel),
         "request.list": _as_caller(service.request_list),
+        **{name: _as_caller(f) for name, f in crate_methods(service, log_cipher).items()},
         "request.repeat": _as_caller(chosen.repeat),
         "request.propose": _as_caller(chosen.propose),
         "request.suggest": _as_caller(chosen.suggest),

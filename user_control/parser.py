@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
-from user_control import lease_cli, manual, plans_cli, requests_cli
+from user_control import crate_cli, lease_cli, manual, plans_cli, requests_cli
 from user_control.context import Context
 from user_control.errors import UsageError
 
@@ -239,7 +239,9 @@ def _requests(p: argparse.ArgumentParser) -> None:
 
 def _export(p: argparse.ArgumentParser) -> None:
     _request_id(p)
-    p.add_argument("--csv", metavar="FILE", required=True, help="output file (- for stdout)")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--csv", metavar="FILE", help="output file (- for stdout)")
+    out.add_argument("--ro-crate", metavar="DIR", help="the whole run as an RO-Crate in DIR")
 
 
 def _repeat(p: argparse.ArgumentParser) -> None:
@@ -283,6 +285,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "show": ("a request, its experiments and the best so far", _request_id, requests_cli.cmd_show),
     "cancel": ("cancel a request", _cancel, requests_cli.cmd_cancel),
     "export": ("experiments of a request as CSV", _export, requests_cli.cmd_export),
+    "import-crate": ("an RO-Crate as a done request", crate_cli.import_args, crate_cli.cmd_import),
     "repeat": ("run an experiment (or the best) again, n times", _repeat, plans_cli.cmd_repeat),
     "propose": ("your next points for an active request", _propose, plans_cli.cmd_propose),
     "suggest": ("the point a request runs next", _request_id, plans_cli.cmd_suggest),

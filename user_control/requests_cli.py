@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from user_control import crate_cli
 from user_control.context import Context
 from user_control.errors import EXIT_OK, EXIT_REFUSED, UsageError
 from user_control.units import duration
@@ -378,7 +379,9 @@ def write_experiments_csv(experiments: list[dict[str, Any]], handle: TextIO) -> 
 
 
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    """``export ID --csv FILE`` (``-`` for standard output)."""
+    """``export ID --csv FILE`` (``-`` for standard output) or ``--ro-crate DIR``."""
+    if args.ro_crate is not None:
+        return crate_cli.cmd_export_crate(ctx, args)
     info = ctx.core("request.status", id=args.id, experiments=True)
     experiments = info.get("experiments", [])
     if args.csv == "-":

@@ -93,24 +93,45 @@ const Plots = (() => {
     return { ctx, sx, sy, w, h, r, top };
   }
 
-  /* The legend in one row above the plot area, never over the data it explains. */
-  function legendRow(canvas, ctx, items, w, r) {
-    ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+  /* Legend items in rows above the plot area, a new row when one would be wider than the plot:
+     [[item index, ...], ...] and each item's width. */
+  function legendRows(ctx, items, w, r) {
+    ctx.font = "12px system-ui, sans-serif";
+    const room = w - r - PAD.left;
     const widths = items.map((item) => 24 + ctx.measureText(item.label).width);
-    const total = widths.reduce((a, b) => a + b, 0) + 14 * (items.length - 1);
-    let x = Math.max(PAD.left, w - r - total); // right-aligned over the plot area
-    const y = LEGEND_ROW / 2 + 2;
-    canvas.dataset.legendBox = JSON.stringify([x, y - 7, total, 14]);
-    items.forEach((item, i) => {
-      if (item.marker) { // markers only: a dot, as the points are drawn
-        ctx.fillStyle = item.colour; ctx.beginPath(); ctx.arc(x + 9, y, 3, 0, 2 * Math.PI); ctx.fill();
-      } else {
-        ctx.strokeStyle = item.colour; ctx.lineWidth = 2; ctx.setLineDash(item.dash || []);
-        ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 18, y); ctx.stroke(); ctx.setLineDash([]);
-      }
-      ctx.fillStyle = INK; ctx.fillText(item.label, x + 24, y);
-      x += widths[i] + 14;
+    const rows = [[]];
+    let used = 0;
+    widths.forEach((width, i) => {
+      const row = rows[rows.length - 1];
+      if (row.length && used + 14 + width > room) { rows.push([i]); used = width; return; }
+      used += (row.length ? 14 : 0) + width; row.push(i);
     });
+    return { rows, widths };
+  }
+
+  /* The legend in rows above the plot area, never over the data it explains. */
+  function legendRow(canvas, ctx, items, w, r) {
+    const { rows, widths } = legendRows(ctx, items, w, r);
+    ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    let left = Infinity, right = -Infinity;
+    rows.forEach((row, k) => {
+      const total = row.reduce((a, i) => a + widths[i], 0) + 14 * (row.length - 1);
+      let x = Math.max(PAD.left, w - r - total); // right-aligned over the plot area
+      left = Math.min(left, x); right = Math.max(right, x + total);
+      const y = LEGEND_ROW * k + LEGEND_ROW / 2 + 2;
+      for (const i of row) {
+        const item = items[i];
+        if (item.marker) { // markers only: a dot, as the points are drawn
+          ctx.fillStyle = item.colour; ctx.beginPath(); ctx.arc(x + 9, y, 3, 0, 2 * Math.PI); ctx.fill();
+        } else {
+          ctx.strokeStyle = item.colour; ctx.lineWidth = 2; ctx.setLineDash(item.dash || []);
+          ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 18, y); ctx.stroke(); ctx.setLineDash([]);
+        }
+        ctx.fillStyle = INK; ctx.fillText(item.label, x + 24, y);
+        x += widths[i] + 14;
+      }
+    });
+    canvas.dataset.legendBox = JSON.stringify([left, LEGEND_ROW / 2 - 5, right - left, LEGEND_ROW * (rows.length - 1) + 14]);
   }
 
   function empty(canvas, message) {
@@ -127,7 +148,8 @@ const Plots = (() => {
     const xr = (opts && opts.xRange) || extent(all.map((p) => p[0]), 0);
     const yr = extent(all.map((p) => p[1]), 0.08);
     const legend = opts && opts.legend;
-    const { ctx, sx, sy, w, r } = frame(canvas, xr, yr, labels, 0, opts && opts.integerX, legend ? LEGEND_ROW : 0);
+    const nRows = legend ? legendRows(canvas.getContext("2d"), legend, Number(canvas.getAttribute("width")), PAD.right).rows.length : 0;
+    const { ctx, sx, sy, w, r } = frame(canvas, xr, yr, labels, 0, opts && opts.integerX, LEGEND_ROW * nRows);
     for (const s of series) {
       if (!s.points.length) continue;
       if (s.line !== false) {

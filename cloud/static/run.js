@@ -80,6 +80,16 @@
     return kind ? `${kind}: ${e.error || ""}` : (e.error || "");
   }
 
+  // who chose the point: the optimizer, a person, a design, or a replicate (of what)
+  function chosenBy(e) {
+    const by = e.chosen_by || "";
+    if (by.startsWith("optimizer:")) return by.slice(10);
+    if (by.startsWith("user:")) return `${by.slice(5)} (person)`;
+    if (by.startsWith("design:")) return by.slice(7).replaceAll("_", " ");
+    if (by === "confirm") return "replicate (confirms the goal)";
+    return by || "–";
+  }
+
   function renderTable(experiments) {
     const body = $("experiments").tBodies[0];
     const rows = experiments.slice().reverse().map((e) => {
@@ -87,7 +97,7 @@
       const a = document.createElement("a"); a.href = expUrl + e.number; a.textContent = e.number;
       // the batch: which optimizer call proposed the point ("–" for runs from before batches)
       const cells = [a, e.batch === null || e.batch === undefined ? "–" : String(e.batch),
-        fmtParams(e.params), badge(e.status),
+        chosenBy(e), fmtParams(e.params), badge(e.status),
         e.reward === null ? "–" : String(Number(e.reward.toPrecision(4))), note(e)];
       for (const c of cells) {
         const td = document.createElement("td");
@@ -148,6 +158,8 @@
     text("latest-number", data.latest ? `experiment ${data.latest.number}` : "");
     renderTable(data.experiments);
     root.dataset.nDone = data.run.n_done;
+    // choose.js redraws what runs next and the replicates when the run has moved on
+    document.dispatchEvent(new CustomEvent("run:updated", { detail: data }));
   }
 
   async function poll() {

@@ -138,6 +138,19 @@
   if (fileInput) fileInput.addEventListener("change", () => { uploadStatus.className = "formula-status"; uploadStatus.textContent = ""; });
   if (reactionSelect) reactionSelect.addEventListener("change", () => loadReaction(true));
   if (formula) formula.addEventListener("input", () => { window.clearTimeout(pending); pending = window.setTimeout(check, 250); });
+  // Who chooses the experiments: the points fields for a list, the levels for a design; the
+  // optimizer and budget say nothing for a list (its budget is its number of points).
+  const planSelect = document.getElementById("plan");
+  const wrap = (id) => { const el = document.getElementById(id); return el ? el.closest("label") : null; };
+  function showPlan() {
+    if (!planSelect) return;
+    const plan = planSelect.value;
+    for (const id of ["points_text", "points_file"]) { const w = wrap(id); if (w) w.classList.toggle("hidden", plan !== "points"); }
+    const levels = wrap("levels"); if (levels) levels.classList.toggle("hidden", !plan.includes("factor"));
+    const optimizer = document.getElementById("optimizer"); if (optimizer) optimizer.disabled = plan !== "optimizer";
+  }
+  if (planSelect) planSelect.addEventListener("change", showPlan);
+  showPlan();
   showPane();
   const blank = spaceRows().every((r) => !r[0].value);
   loadReaction(blank);

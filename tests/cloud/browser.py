@@ -84,3 +84,6 @@ def login(page: Page, base: str, username: str, password: str) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("button[type=submit]")
+    # Signed in once the site has left the login page: a goto before then races the POST and
+    # lands on the login page again (seen under load).
+    page.wait_for_url(lambda url: "/login" not in url, timeout=15_000)

@@ -63,6 +63,8 @@ class FakeCore:
             return {"id": self.next_id, "seq": 1, "position": 1, "status": "queued"}
         if method == "request.cancel":
             return {"id": params["id"], "status": "cancelled"}
+        if method == "request.suggest":  # the run page asks what runs next (cloud/choose.py)
+            return {"id": params["id"], "point": None, "chosen_by": None, "status": "running"}
         raise AssertionError(f"unexpected core call {method}")
 
 
