@@ -13,6 +13,8 @@ request is "not found".
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -38,6 +40,7 @@ from maosic.rpc_auth import Caller
 from maosic.service import CoreService, ServiceError, _check_int
 
 MAX_REPEATS = 20  # replicates in one repeat: the papers ran 3-5
+SUGGESTIONS_KEPT = 256  # cached next asks (a few per active request)
 MAX_PROPOSED = 50  # a person's points waiting in one request's plan
 # Target keys that are stopping rules of the original request, not of its replicates.
 STOPPING_KEYS = ("goal", "patience", "confirm")
@@ -48,6 +51,10 @@ class PlanService:
 
     def __init__(self, core: CoreService) -> None:
         self.core = core
+        # The optimizer's next ask by (request, checkpoint size): every open run page asks
+        # after each experiment, and a model fit per viewer would load the core for nothing.
+        self._suggested: OrderedDict[tuple[int, int, int], dict[str, Any] | None] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- request.repeat ----------------------------------------------------------------------
     def repeat(
@@ -180,6 +187,14 @@ class PlanService:
             status = request.status.value
         if name == plans.POINTS:
             return {"id": id, "point": None, "chosen_by": None, "status": status}
+        key = (
+            id,
+            len((state or {}).get("observations") or []),
+            len((state or {}).get("pending") or []),
+        )
+        with self._lock:
+            if key in self._suggested:
+                return {**(self._suggested[key] or {}), "status": status}
         if state:
             optimizer = restore_optimizer(state)
         else:  # not started: the first ask of a fresh optimizer (history is preloaded at start)
@@ -188,12 +203,16 @@ class PlanService:
                 name, parsed.search_space(), **configured_options(parsed, name)
             )
         asked = optimizer.pending or optimizer.ask(1)
-        return {
+        reply = {
             "id": id,
             "point": asked[0] if asked else None,
             "chosen_by": f"optimizer:{optimizer.name}",
-            "status": status,
         }
+        with self._lock:
+            self._suggested[key] = reply
+            while len(self._suggested) > SUGGESTIONS_KEPT:
+                self._suggested.popitem(last=False)
+        return {**reply, "status": status}
 
     def plan(self, caller: Caller, id: int) -> list[dict[str, Any]]:
         with self.core.sessions() as session:
