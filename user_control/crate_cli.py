@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 from maosic.crate import CrateError, decode_base64, encode_base64
-from maosic.crate_import import repack
 from user_control.context import Context
 from user_control.errors import EXIT_OK, Refused, UsageError
 
@@ -59,6 +58,10 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     if not path.exists():
         raise UsageError(f"crate {args.path} does not exist")
     try:
+        # Imported here: the checker brings the database models and the optimizers, which
+        # every other command (a `pump fill`) would otherwise wait for at start.
+        from maosic.crate_import import repack
+
         data, checked = repack(path)
     except CrateError as exc:
         raise UsageError(f"crate {args.path}: {exc}") from None

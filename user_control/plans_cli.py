@@ -15,7 +15,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from maosic.plans import MAX_CSV_BYTES, PlanError, rows_from_csv
 from user_control.context import Context
 from user_control.errors import EXIT_OK, UsageError
 
@@ -23,6 +22,10 @@ from user_control.errors import EXIT_OK, UsageError
 def read_points_csv(path: str) -> list[dict[str, float]]:
     """Points from a CSV file (a header naming the variables); the core checks them against
     the request's search space."""
+    # Imported here: maosic.plans brings numpy and the optimizers, which every other command
+    # (a `pump fill`) would otherwise wait for at start.
+    from maosic.plans import MAX_CSV_BYTES, PlanError, rows_from_csv
+
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"points file {path!r} does not exist")
