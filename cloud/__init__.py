@@ -36,6 +36,7 @@ class _RowId(IntegerConverter):
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from cloud import (
         admin,
+        attachments,
         auth,
         choose,
         compare,
@@ -80,6 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         compare.bp,
         choose.bp,
         crates.bp,
+        attachments.bp,
     ):
         app.register_blueprint(blueprint)
     return app

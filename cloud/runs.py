@@ -25,7 +25,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from cloud import rundata, stock
+from cloud import attachments, rundata, stock
 from cloud.context import db, log_cipher, web
 from cloud.rpc_client import RpcFailure, RpcUnavailable
 from maosic.analysis.reward import reward_unit
@@ -163,6 +163,7 @@ def experiment_page(request_id: int, number: int) -> str:
         last_number=db().scalar(
             select(func.max(Experiment.number)).where(Experiment.request_id == request.id)
         ),
+        **attachments.experiment_data(request, experiment.id),
     )
 
 

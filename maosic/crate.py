@@ -29,6 +29,11 @@ PROGRAM_FILE = "reaction/program.json"
 LAB_FILE = "lab/description.json"
 EXPERIMENTS_FILE = "experiments.json"
 AUDIT_FILE = "audit/hardware-commands.json"
+# Offline characterization (maosic/attachments.py): exported with the crate; an import skips
+# them (they are the exporting lab's files, and a file is never taken for a path).
+ATTACHMENT_NAME = re.compile(
+    r"attachments/(attachments\.json|attachment-[0-9]{1,12}\.(png|jpg|tif|pdf|txt|csv|bin))"
+)
 SPECTRA_NAME = re.compile(r"spectra/experiment-([0-9]{4,6})\.json")
 FIXED_FILES = (REQUEST_FILE, CONFIG_FILE, PROGRAM_FILE, LAB_FILE, EXPERIMENTS_FILE, AUDIT_FILE)
 # The crate format this code writes; an import refuses a crate that does not say it.

@@ -23,6 +23,7 @@ from rocrate.rocrate import ROCrate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maosic.attachments import extension
 from maosic.crate import (
     AUDIT_FILE,
     CONFIG_FILE,
@@ -36,11 +37,12 @@ from maosic.crate import (
     zip_folder,
 )
 from maosic.db.crypto import LogCipher, LogKeyError
-from maosic.db.models import Experiment, HardwareCommand, Request
+from maosic.db.models import Attachment, Experiment, HardwareCommand, Request
 from maosic.language.compiler import compile_config
 from maosic.language.config import load_config
 from maosic.language.errors import LanguageError
 
+ATTACHMENTS_FILE = "attachments/attachments.json"
 # The lab's system.describe, given its URL; None when it does not answer.
 Describe = Callable[[str], dict[str, Any] | None]
 
@@ -230,6 +232,65 @@ def _add_json(crate: ROCrate, name: str, data: Any, title: str, description: str
     )
 
 
+def add_attachments(crate: ROCrate, session: Session, request: Request) -> list[Any]:
+    """Offline characterization (maosic/attachments.py): every attachment's value and
+    metadata in one JSON file, each file as a data entity named by its row id and the media
+    type its bytes showed (the uploader's file name is only a property). None: nothing added."""
+    rows = list(
+        session.scalars(
+            select(Attachment)
+            .join(Experiment, Experiment.id == Attachment.experiment_id)
+            .where(Experiment.request_id == request.id)
+            .order_by(Experiment.number, Attachment.id)
+        )
+    )
+    if not rows:
+        return []
+    numbers = {e.id: e.number for e in request.experiments}
+    records, files = [], []
+    for row in rows:
+        record: dict[str, Any] = {
+            "experiment": numbers.get(row.experiment_id),
+            "kind": row.kind,
+            "name": row.name,
+            "value": _finite(row.value),
+            "unit": row.unit,
+            "added_at": _iso(row.created_at),
+        }
+        if row.content is not None:
+            path = f"attachments/attachment-{row.id}.{extension(row.media_type)}"
+            files.append(
+                crate.add_file(
+                    io.BytesIO(row.content),
+                    dest_path=path,
+                    properties={
+                        "name": f"{row.name} (experiment {record['experiment']})",
+                        "description": f"{row.kind} attached to experiment "
+                        f"{record['experiment']}; uploaded as {row.filename or 'a file'}",
+                        "encodingFormat": row.media_type,
+                        "contentSize": str(row.size_bytes),
+                        "sha256": row.sha256,
+                    },
+                )
+            )
+            record |= {
+                "file": path,
+                "filename": row.filename,
+                "media_type": row.media_type,
+                "size_bytes": row.size_bytes,
+                "sha256": row.sha256,
+            }
+        records.append(record)
+    summary = _add_json(
+        crate,
+        ATTACHMENTS_FILE,
+        records,
+        "offline characterization",
+        "Values (e.g. absolute PLQY, %) and files (TEM, XRD) measured ex situ, per experiment.",
+    )
+    return [summary, *files]
+
+
 def write_crate(
     session: Session,
     request: Request,
@@ -309,6 +370,7 @@ def write_crate(
                     "Measured spectra (nm, unit per spectrum) with their peak fits.",
                 )
             )
+    results += add_attachments(crate, session, request)
     if include:
         assert audit.cipher is not None
         results.append(

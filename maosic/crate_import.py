@@ -25,6 +25,7 @@ from maosic import plans
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import check_target
 from maosic.crate import (
+    ATTACHMENT_NAME,
     CONFIG_FILE,
     EXPERIMENTS_FILE,
     FIXED_FILES,
@@ -263,7 +264,8 @@ def check_metadata(source: CrateSource) -> None:
                                        f"{METADATA} hasPart", MAX_MEMBERS)):  # fmt: skip
         ident = _object(part, f"{METADATA} hasPart[{index}]").get("@id")
         _text(ident, f"{METADATA} hasPart[{index}] @id", 200, optional=False)
-        if ident not in FIXED_FILES and not SPECTRA_NAME.fullmatch(ident):
+        known = SPECTRA_NAME.fullmatch(ident) or ATTACHMENT_NAME.fullmatch(ident)
+        if ident not in FIXED_FILES and not known:
             raise CrateError(
                 f"{METADATA} hasPart[{index}]",
                 f"lists {_printable(ident, 80)!r}, not a file of a MAOSIC crate "

@@ -17,7 +17,10 @@ Metrics (value, units):
 * ``target_wavelength``: ``-|exciton_nm - wavelength_nm|`` (nm): 0 is a perfect hit. Option
   ``source``: ``"absorbance"`` (default, first exciton peak) or ``"pl"`` (emission peak).
 * ``max_pl_intensity``: PL_I, the emission peak height (counts).
-* ``max_plqy``: the PLQY proxy (PL area per absorbed fraction at 300 nm).
+* ``max_plqy``: the PLQY proxy (PL area per absorbed fraction at 300 nm). Option
+  ``calibration`` ``{"intercept": a, "slope": b}`` (slope > 0) makes it the calibrated
+  absolute PLQY ``a + b * proxy`` (%), fitted from ex-situ measurements (maosic/attachments.py)
+  and frozen into the target at submission; its uncertainty is ``b`` times the proxy's.
 * ``weighted``: ``sum(weight_i * value_i / scale_i)`` over ``terms`` (each a target dict of a
   non-weighted metric plus ``weight``, default 1, and ``scale``, default 1, in the term's
   units); the uncertainty adds the terms' in quadrature (they are treated as independent).
@@ -203,7 +206,12 @@ def _plqy(target: Mapping[str, Any], ctx: _Context, where: str) -> Term:
             where="spectra.pl.abs_300nm",
             reason="missing",
         )
-    return f["plqy_proxy"], f["plqy_proxy_err"], f["flags"]
+    calibration = target.get("calibration")
+    if calibration is None:
+        return f["plqy_proxy"], f["plqy_proxy_err"], f["flags"]
+    _check_kind("calibration", "calibration", calibration, f"{where}.calibration")
+    a, b = float(calibration["intercept"]), float(calibration["slope"])
+    return a + b * f["plqy_proxy"], b * f["plqy_proxy_err"], f["flags"]
 
 
 _SIMPLE: dict[str, Callable[[Mapping[str, Any], _Context, str], Term]] = {
@@ -241,6 +249,8 @@ METRIC_UNITS: dict[str, str] = {
 def reward_unit(target: Any) -> str | None:
     """The unit of a target's reward ("" for a weighted sum), None for no known metric."""
     metric = target.get("metric") if isinstance(target, Mapping) else None
+    if metric == "max_plqy" and target.get("calibration") is not None:
+        return "%"  # calibrated: the absolute PLQY
     return METRIC_UNITS.get(metric) if isinstance(metric, str) else None
 
 
@@ -322,7 +332,7 @@ _OPTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "max_abs_cd_in_window": {"window_nm": ("positive", False)},
     "target_wavelength": {"wavelength_nm": ("positive", True), "source": ("source", False)},
     "max_pl_intensity": {},
-    "max_plqy": {},
+    "max_plqy": {"calibration": ("calibration", False)},
     "weighted": {"terms": ("terms", True)},
 }
 # Keys every target may have besides its metric's options (the campaign's stopping rules).
@@ -409,3 +419,18 @@ def _check_kind(key: str, kind: str, value: Any, where: str) -> None:
                             where=where)  # fmt: skip
     if kind == "terms" and (not isinstance(value, list) or not value):
         raise SpectrumError("'terms' must be a non-empty list", where=where)
+    if kind == "calibration":
+        _check_calibration(value, where)
+
+
+def _check_calibration(value: Any, where: str) -> None:
+    """``{"intercept": a, "slope": b}``: finite numbers, b > 0 (a higher proxy must mean a
+    higher yield, or maximising the calibrated value would minimise the real one)."""
+    if not isinstance(value, Mapping) or set(value) != {"intercept", "slope"}:
+        raise SpectrumError(
+            "'calibration' must be an object with exactly 'intercept' and 'slope'", where=where
+        )
+    for key in ("intercept", "slope"):
+        _check_kind(key, "number", value[key], f"{where}.{key}")
+    if value["slope"] <= 0:
+        raise SpectrumError(f"'slope' must be > 0, got {value['slope']!r}", where=where)

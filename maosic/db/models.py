@@ -333,6 +333,29 @@ class HardwareCommand(Base):
     lease_epoch: Mapped[int | None] = mapped_column(BigInteger)  # the lease it was sent under
 
 
+class Attachment(Base):
+    """Offline characterization of an experiment (issue 21): a value measured ex situ (an
+    absolute PLQY in %) and/or a file (a TEM image, an XRD pattern). Files live here, in the
+    database, never on disk: ``filename`` is the uploader's name, shown only, never a path;
+    ``media_type`` is what the first bytes say (maosic/attachments.py), not the extension."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "absolute_plqy", "tem_image", ...
+    name: Mapped[str] = mapped_column(String(120))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(16))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary(2**24))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
 class Counter(Base):
     """Named monotonic counters (the FIFO sequence), incremented under a row lock."""
 

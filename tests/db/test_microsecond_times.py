@@ -40,8 +40,9 @@ def test_the_migrations_widen_every_time_column_on_mariadb(empty_db_url):
             for column in inspect(engine).get_columns(table)
             if "DATETIME" in str(column["type"]).upper()
         }
-        # the 13 that 0007 widened and planned_points.created_at, made by 0008 with fractions
-        assert len(found) == 14 and set(found.values()) == {6}, found
+        # the 13 that 0007 widened, planned_points.created_at (0008) and
+        # attachments.created_at (0009), made with fractions
+        assert len(found) == 15 and set(found.values()) == {6}, found
         with transaction(session_factory(engine)) as session:
             session.add(User(username="m", password_hash="x", created_at=STAMP))
         with session_factory(engine)() as session:
