@@ -305,7 +305,12 @@ class Fit:
         """The calibrated target, frozen: submit it as is to score in absolute PLQY (%)."""
         return {
             "metric": "max_plqy",
-            "calibration": {"intercept": self.intercept, "slope": self.slope},
+            # six significant digits: far below the fit's own standard errors, and a target
+            # a person can read and paste
+            "calibration": {
+                "intercept": float(f"{self.intercept:.6g}"),
+                "slope": float(f"{self.slope:.6g}"),
+            },
         }
 
     def to_dict(self) -> dict[str, Any]:

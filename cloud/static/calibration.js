@@ -7,7 +7,7 @@
   if (!data || !canvas) return;
   const plot = JSON.parse(data.textContent);
   const series = [{ points: plot.pairs, colour: "#2563eb", line: false, markers: true, radius: 4 }];
-  const legend = [{ label: "measured pairs", colour: "#2563eb" }];
+  const legend = [{ label: "measured pairs", colour: "#2563eb", marker: true }];
   if (plot.line.length) {
     series.push({ points: plot.line, colour: "#ea580c", width: 2, dash: [6, 4] });
     legend.push({ label: "least-squares fit", colour: "#ea580c", dash: [6, 4] });
