@@ -68,6 +68,7 @@ from maosic.optimize.base import Optimizer
 from maosic.optimize.registry import make_optimizer, optimizer_class, restore_optimizer
 from maosic.phases import ExperimentTiming, Stopwatch
 from maosic.resources import LabNotReady, ResourceProblem, check_resources
+from maosic.steady_state import STEADY_IDLE_CHECKS, SteadyRun
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,6 +95,7 @@ FEATURE_NAME_UNITS: dict[str, str] = {
     "pl_area": "counts nm",
     "pl_total_area": "counts nm",
     "plqy_proxy": "a.u.",
+    "steady_state_s": "s",
 }
 DB_RETRIES = 8  # about two minutes of backoff: long enough for a database restart
 # Experiments the lab refuses in a row (same point, each redone) before the request pauses: a
@@ -259,6 +261,7 @@ class Campaign:
         # the optimizer was preloaded with that history.
         self._history_best: tuple[float, int, int] | None = None
         self._optimizer_name = ""
+        self._steady_state: dict[str, Any] | None = None  # the configuration's steady_state
 
     # -- public -------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -433,6 +436,7 @@ class Campaign:
             self._optimizer_name = name
             request.current_step = "checking resources"
         program = compile_config(config)
+        self._steady_state = config.steady_state
         check_resources(self._client, program, config, budget)
         space = config.search_space()
         if state:
@@ -674,6 +678,7 @@ class Campaign:
         clock_start = None
         spectra: dict[str, dict[str, Any]] = {}
         watch = self._watch
+        steady: SteadyRun | None = None
         try:
             with watch.phase("compile"):
                 # The configuration's init list runs before the first experiment of each run:
@@ -683,14 +688,20 @@ class Campaign:
                 # The lab clock is read before the first and after the last step, in the same
                 # round trips as those steps (a status read may follow any call; see batching).
                 clock = {"method": "system.status", "params": {}}
-                round_trips = group_calls([clock, *plan, clock])
+                steady = SteadyRun.prepare(plan, self._steady_state, target, clock)
+                calls = steady.calls if steady is not None else plan
+                round_trips = group_calls([clock, *calls, clock])
             done = 0  # plan steps sent so far
             clocks: list[float | None] = []
             for group in round_trips:
                 steps = [call for call in group if call is not clock]
+                if steady is not None:  # the status read after the infusion is no plan step
+                    steps = [call for call in steps if call is not steady.flow_clock]
                 if steps:
                     with watch.phase("progress"):
                         self._write_step(f"step {done + 1}/{len(plan)}: {steps[0]['method']}")
+                if steady is not None and group[0] is steady.reading:
+                    self._steady_start(steady)
                 with watch.phase("daemon"):
                     results = self._client.call_batch(
                         [(call["method"], call["params"]) for call in group]
@@ -698,8 +709,16 @@ class Campaign:
                 done += len(steps)
                 for call, result in zip(group, results, strict=True):
                     if call is clock:
-                        clocks.append(result.get("clock_s"))
+                        # a read batched after the first reading is older than the last one
+                        later = steady.end_clock_s if steady is not None else None
+                        now = result.get("clock_s")
+                        clocks.append(max(now, later) if None not in (now, later) else now)
                         continue
+                    if steady is not None and steady.note_result(call, result):
+                        continue
+                    if steady is not None and call is steady.reading:
+                        # the readings until stable; the last one is the experiment's spectrum
+                        result = self._steady_readings(steady, result)
                     for kind, _, key in SPECTRUM_METHODS.get(call["method"], ()):
                         if key in result:
                             spectra.setdefault(kind, result)
@@ -709,15 +728,9 @@ class Campaign:
         except (HardwareUnreachable, HardwareLost) as exc:
             raise CampaignPaused(f"the hardware daemon went away: {exc}") from exc
         except HardwareError as exc:
-            if exc.code in (MODULE_FAULT, MODULE_OFFLINE):
-                raise CampaignPaused(f"the lab reports a fault: {exc}") from exc
-            if exc.code in (LEASE_TAKEN, LAB_LEASED):
-                holder = exc.data.get("holder") if isinstance(exc.data, dict) else None
-                raise LabTaken(
-                    f"the lab was taken over by {holder or 'another holder'}; the request "
-                    "resumes when the lab is free again"
-                ) from exc
-            raise LabFailure(f"the lab refused a command: {exc}") from exc
+            if steady is not None:
+                self._steady_abandon(steady)
+            raise self._lab_error(exc) from exc
         except LanguageError as exc:
             return {
                 "error": f"cannot compile the experiment for {_fmt(point)}: {exc}",
@@ -728,12 +741,102 @@ class Campaign:
             with watch.phase("analysis"):
                 reward = compute_reward(target, spectra)
         except SpectrumError as exc:
+            note = steady.note() if steady is not None else None
             return {
-                "error": f"the spectra could not be analysed: {exc}",
+                "error": f"the spectra could not be analysed: {exc}"
+                + (f" ({note})" if note else ""),
                 "spectra": spectra,
                 "lab_time_s": lab_time,
             }
-        return {"reward": reward, "spectra": spectra, "lab_time_s": lab_time}
+        result: dict[str, Any] = {"reward": reward, "spectra": spectra, "lab_time_s": lab_time}
+        if steady is not None:
+            steady.record(reward, result)
+        return result
+
+    @staticmethod
+    def _lab_error(exc: HardwareError) -> Exception:
+        """What a refused daemon call means for the campaign (raised by ``_execute``)."""
+        if exc.code in (MODULE_FAULT, MODULE_OFFLINE):
+            return CampaignPaused(f"the lab reports a fault: {exc}")
+        if exc.code in (LEASE_TAKEN, LAB_LEASED):
+            holder = exc.data.get("holder") if isinstance(exc.data, dict) else None
+            return LabTaken(
+                f"the lab was taken over by {holder or 'another holder'}; the request "
+                "resumes when the lab is free again"
+            )
+        return LabFailure(f"the lab refused a command: {exc}")
+
+    def _steady_wait(self, seconds: float) -> float | None:
+        """``system.wait`` on the lab clock (recorded like every call); the clock after it."""
+        with self._watch.phase("daemon"):
+            return self._client.call("system.wait", seconds=round(max(seconds, 0.0), 3)).get(
+                "clock_s"
+            )
+
+    def _steady_start(self, steady: SteadyRun) -> None:
+        """Before the first reading: let the flow run ``start_s`` (default half the pumping)."""
+        if steady.flow_start_s is None:
+            return
+        start = steady.options["start_s"]
+        if start is None:
+            start = steady.flow_s / 2.0 if steady.flow_s is not None else 0.0
+        if start > 0.0:
+            self._steady_wait(start)
+
+    def _steady_readings(self, steady: SteadyRun, first: dict[str, Any]) -> dict[str, Any]:
+        """Take in-situ readings every ``interval_s`` until the last ``window`` agree within
+        ``tolerance_pct``, ``max_readings`` were taken or the flow ends; the last reading."""
+        options = steady.options
+        last = first
+        now = self._steady_clock()
+        steady.add(first, now)
+        while not steady.stable() and steady.count < options["max_readings"]:
+            if steady.flow_end_s is not None and now is not None:
+                if now + options["interval_s"] > steady.flow_end_s + 1e-6:
+                    steady.flow_ended = True  # a reading of a stopped flow says nothing
+                    break
+            self._write_step(f"steady state: reading {steady.count + 1}")
+            now = self._steady_wait(options["interval_s"])
+            with self._watch.phase("daemon"):
+                last = self._client.call(steady.reading["method"], **steady.reading["params"])
+            steady.add(last, now)
+        # The pumps run the plan's volumes to the end, so the syringes are as the plan expects
+        # (empty) for the next experiment's fills.
+        self._steady_finish_flow(steady, now)
+        steady.end_clock_s = self._steady_clock()
+        return last
+
+    def _steady_clock(self) -> float | None:
+        with self._watch.phase("daemon"):
+            return self._client.call("system.status").get("clock_s")
+
+    def _steady_finish_flow(self, steady: SteadyRun, now: float | None) -> None:
+        if steady.flow_end_s is None or not steady.pumps:
+            return
+        if now is not None and steady.flow_end_s > now:
+            self._steady_wait(steady.flow_end_s - now)
+        for _ in range(STEADY_IDLE_CHECKS):
+            with self._watch.phase("daemon"):
+                busy = self._client.call_batch(
+                    [("pump.status", {"pump": pump}) for pump in steady.pumps]
+                )
+            if not any(state.get("busy") for state in busy):
+                return
+            self._steady_wait(1.0)
+        raise LabFailure(
+            f"the pumps {', '.join(steady.pumps)} still run {STEADY_IDLE_CHECKS} s after the "
+            "end of their infusion"
+        )
+
+    def _steady_abandon(self, steady: SteadyRun) -> None:
+        """After a refused call while the flow ran unwatched: stop its pumps (best effort)."""
+        if steady.flow_start_s is None:
+            return
+        for pump in steady.pumps:
+            try:
+                self._client.call("pump.stop", pump=pump)
+            except Exception as exc:  # noqa: BLE001 - the original failure is what is reported
+                log.warning("request %s: could not stop %s: %s", self.request_id, pump, exc)
 
     def _store(
         self,
@@ -766,6 +869,7 @@ class Campaign:
         else:
             values.update(
                 status=ExperimentStatus.DONE,
+                error=result.get("note"),  # e.g. "not steady: ..." (steady_state readings)
                 reward=reward.value,
                 loss=loss,
                 reward_uncertainty=uncertainty,

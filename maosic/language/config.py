@@ -10,7 +10,9 @@ Schema (docs/language.md, "Reaction configuration")::
      "init"?: [instruction, ...],
      "experiment": [instruction, ...]   and/or   "formula": str,
      "optimizer"?: str | object (default: the core's, maosic.optimize.DEFAULT_OPTIMIZER),
-     "max_expts": int, "nreq"?: int (default 1; 0 = the optimizer's own batch size)}
+     "max_expts": int, "nreq"?: int (default 1; 0 = the optimizer's own batch size),
+     "steady_state"?: {"tolerance_pct"?: number, "interval_s"?: number, "window"?: int,
+                       "max_readings"?: int, "start_s"?: number}}
 
 Every problem raises LanguageError at the line/column of the offending JSON value.  Keys that
 start with "_" are comments and are ignored.
@@ -53,6 +55,16 @@ _TOP_KEYS = {
     "nreq",
     "description",
     "chemistry",
+    "steady_state",
+}
+# steady_state: repeated in-situ readings until the signal is stable (docs/language.md).
+# Each key: (default, low, high, whole number?, unit); start_s None = half the pumping time.
+STEADY_STATE_KEYS: dict[str, tuple[float | None, float, float, bool, str]] = {
+    "tolerance_pct": (2.0, 0.0, 100.0, False, "%"),
+    "interval_s": (30.0, 0.0, 3600.0, False, "s"),
+    "window": (3, 2, 100, True, ""),
+    "max_readings": (20, 2, 1000, True, ""),
+    "start_s": (None, 0.0, 86400.0, False, "s"),
 }
 
 
@@ -136,6 +148,9 @@ class ReactionConfig:
     formula: str | None = None
     description: str = ""
     chemistry: str = ""
+    # {"tolerance_pct", "interval_s", "window", "max_readings", "start_s"} with defaults filled
+    # in (start_s None: half the pumping time), or None: one in-situ reading, as planned.
+    steady_state: dict[str, Any] | None = None
     source: str = field(default="", repr=False, compare=False)
     where: str = field(default="", repr=False, compare=False)
     _init_internal: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
@@ -217,6 +232,9 @@ class ReactionConfig:
             out["description"] = self.description
         if self.chemistry:
             out["chemistry"] = self.chemistry
+        if self.steady_state is not None:
+            given = {k: v for k, v in self.steady_state.items() if v is not None}
+            out["steady_state"] = given
         return out
 
 
@@ -405,6 +423,58 @@ class _Validator:
                 )
         return value
 
+    def steady_state(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The ``steady_state`` object with its defaults filled in, or None when absent."""
+        if "steady_state" not in raw:
+            return None
+        value = raw["steady_state"]
+        if not isinstance(value, dict):
+            raise self.fail(
+                ("steady_state",),
+                "'steady_state' must be an object such as "
+                '{"tolerance_pct": 2.0, "interval_s": 30, "window": 3, "max_readings": 20}',
+            )
+        names = ", ".join(STEADY_STATE_KEYS)
+        for key in value:
+            if key not in STEADY_STATE_KEYS and not str(key).startswith("_"):
+                raise self.fail(
+                    ("steady_state", key),
+                    f"unknown field {brief(key)} in 'steady_state'; fields are {names}",
+                    at_key=True,
+                )
+        out: dict[str, Any] = {}
+        for key, (default, low, high, whole, unit) in STEADY_STATE_KEYS.items():
+            if key not in value:
+                out[key] = default
+                continue
+            got = value[key]
+            what = f"'steady_state.{key}'"
+            if whole:
+                if isinstance(got, bool) or not isinstance(got, int) or not low <= got <= high:
+                    raise self.fail(
+                        ("steady_state", key),
+                        f"{what} must be a whole number from {low} to {high}, got {brief(got)}",
+                    )
+                out[key] = got
+                continue
+            number = self.number(got, ("steady_state", key), what)
+            # a tolerance or an interval of 0 would never (or always) be met: above 0
+            inside = low <= number <= high if key == "start_s" else low < number <= high
+            if not inside:
+                bound = f"from {low:g} to" if key == "start_s" else f"above {low:g}, at most"
+                raise self.fail(
+                    ("steady_state", key),
+                    f"{what} must be {bound} {high:g} {unit}, got {brief(got)}",
+                )
+            out[key] = number
+        if out["max_readings"] < out["window"]:
+            raise self.fail(
+                ("steady_state", "max_readings"),
+                f"'steady_state.max_readings' ({out['max_readings']}) must be at least "
+                f"'steady_state.window' ({out['window']}): stability needs a full window",
+            )
+        return out
+
     def config(self, raw: Any) -> ReactionConfig:
         if not isinstance(raw, dict):
             raise self.fail((), "a reaction configuration must be a JSON object { ... }")
@@ -451,6 +521,7 @@ class _Validator:
             formula=formula,
             description=raw.get("description", ""),
             chemistry=raw.get("chemistry", ""),
+            steady_state=self.steady_state(raw),
             source=self.loc.source,
             where=self.loc.where,
         )
