@@ -135,6 +135,11 @@ class RequestForm(FlaskForm):
     levels = IntegerField(
         "Levels per variable", default=3, validators=[Optional(), NumberRange(min=2, max=21)]
     )
+    # A whole target as JSON (a weighted sum, a calibrated PLQY, ...): replaces the target list
+    target_json = TextAreaField(
+        "Target as JSON (optional; replaces the choice above)",
+        validators=[Optional(), Length(max=4000)],
+    )
     # The goal, judged on the mean of the best and ``confirm`` replicates of it.
     goal = DecimalField("Goal (reward)", validators=[Optional(), NumberRange(-1e12, 1e12)])
     confirm = IntegerField(

@@ -203,8 +203,16 @@ def _submission(form: RequestForm, reactions: list[Reaction]) -> dict[str, Any]:
 
 
 def _plan(form: RequestForm, params: dict[str, Any]) -> None:
-    """Who chooses the experiments, and the goal: fields of request.submit; the core checks
-    the points against the search space and says which row is wrong."""
+    """Who chooses the experiments, and the target: fields of request.submit; the core checks
+    the points against the search space and the target against the metrics."""
+    if (form.target_json.data or "").strip():
+        try:
+            target = json.loads(form.target_json.data, parse_constant=_no_constant)
+        except ValueError as exc:
+            raise ValueError(f"target JSON: {exc}") from None
+        if not isinstance(target, dict):
+            raise ValueError('target JSON: must be an object {"metric": ...}')
+        params["target"] = target
     if form.goal.data is not None or form.confirm.data is not None:
         if params["target"] is None:
             raise ValueError("choose a target to set a goal (the goal is a value of its reward)")
@@ -234,6 +242,10 @@ def _plan(form: RequestForm, params: dict[str, Any]) -> None:
         raise ValueError("choose who chooses the experiments")
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def _is_formula_file(filename: str, text: str) -> bool:
     """A ``.formula`` file, or text that is not a JSON document at all (a configuration starts
     with '{'); anything else goes to the core as JSON, which says what is wrong with it."""
@@ -250,6 +262,9 @@ def new_request() -> str | Response | tuple[str, int]:
     reactions = _fill_choices(form, described)
     if not form.is_submitted() and form.budget.data is None:
         form.budget.data = 120
+    if not form.is_submitted() and request.args.get("target"):
+        # e.g. the calibration page's "Use as target": shown, checked by the core on submit
+        form.target_json.data = request.args["target"][:4000]
     error: dict[str, Any] | None = None
     if form.validate_on_submit():
         try:

@@ -63,3 +63,25 @@ def test_errors_name_the_line_and_keep_the_form(client, web_sessions, fake_core)
     goal_only = client.post("/requests/new", data=_stored(web_sessions, metric="", goal="1"))
     assert "choose a target to set a goal" in goal_only.data.decode()
     assert "request.submit" not in [m for m, _ in fake_core.calls]  # nothing was submitted
+
+
+def test_a_target_as_json_and_its_errors(client, web_sessions, fake_core):
+    login(client, "demo")
+    target = '{"metric": "max_plqy", "calibration": {"intercept": 1.5, "slope": 9.7}}'
+    reply = client.post("/requests/new", data=_stored(web_sessions, target_json=target, goal="30"))
+    assert reply.status_code == 302
+    assert fake_core.calls[-1][1]["target"] == {
+        "metric": "max_plqy",
+        "calibration": {"intercept": 1.5, "slope": 9.7},
+        "goal": 30,
+    }
+    for bad, message in (
+        ("{metric: 1}", "target JSON: Expecting property name"),
+        ('{"metric": "max_plqy", "goal": NaN}', "target JSON: NaN is not a number JSON allows"),
+        ('["max_plqy"]', "target JSON: must be an object"),
+    ):
+        page = client.post("/requests/new", data=_stored(web_sessions, target_json=bad))
+        assert page.status_code == 400 and message in page.data.decode(), message
+    # the calibration page's link fills the field
+    shown = client.get("/requests/new?target=" + target).data.decode()
+    assert "max_plqy" in shown and "calibration" in shown
