@@ -25,6 +25,7 @@ from sqlalchemy import select
 from cloud import rundata
 from cloud.context import db, web
 from cloud.rpc_client import RpcFailure, RpcUnavailable
+from maosic import plans
 from maosic.db.models import Experiment, Request, Spectrum
 from maosic.plan_service import replicate_groups
 
@@ -152,8 +153,6 @@ def choose_json(request_id: int) -> Response:
 
 
 def _plan(request: Request) -> list[dict[str, Any]]:
-    from maosic import plans
-
     return [plans.describe(p) for p in plans.pending(db(), request.id)]
 
 
@@ -178,8 +177,9 @@ def _with_spectra(group: dict[str, Any], kind: str) -> dict[str, Any]:
             select(Spectrum).where(Spectrum.experiment_id.in_(ids), Spectrum.kind == kind)
         )
     }
-    numbers = dict(db().execute(select(Experiment.id, Experiment.request_id).where(
-        Experiment.id.in_(ids))).all())  # fmt: skip
+    request_of = dict(
+        db().execute(select(Experiment.id, Experiment.request_id).where(Experiment.id.in_(ids)))
+    )
     overlay = []
     for run in runs:
         spectrum = spectra.get(run["id"])
@@ -188,7 +188,7 @@ def _with_spectra(group: dict[str, Any], kind: str) -> dict[str, Any]:
         payload = rundata.spectrum_payload(spectrum)
         overlay.append(
             {
-                "label": f"request {numbers[run['id']]} #{run['number']}",
+                "label": f"request {request_of[run['id']]} #{run['number']}",
                 "wavelength_nm": payload["wavelength_nm"],
                 "value": payload["value"],
                 "unit": payload["unit"],
