@@ -177,9 +177,9 @@ def _with_spectra(group: dict[str, Any], kind: str) -> dict[str, Any]:
             select(Spectrum).where(Spectrum.experiment_id.in_(ids), Spectrum.kind == kind)
         )
     }
-    request_of = dict(
-        db().execute(select(Experiment.id, Experiment.request_id).where(Experiment.id.in_(ids)))
-    )
+    # .all(): a Result has keys(), so dict() would take it for a mapping
+    query = select(Experiment.id, Experiment.request_id).where(Experiment.id.in_(ids))
+    request_of = dict(db().execute(query).all())
     overlay = []
     for run in runs:
         spectrum = spectra.get(run["id"])
