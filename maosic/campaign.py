@@ -393,6 +393,8 @@ class Campaign:
             self._store(number, experiment_id, point, result, optimizer, planned)
             if planned is None:
                 batch.points.pop(0)
+            else:  # a person chose a point the optimizer had asked too: it is measured now
+                batch.points = [p for p in batch.points if p != point]
             ran += 1
             if self.ctx.on_timing is not None:
                 self.ctx.on_timing(
