@@ -297,7 +297,9 @@ class Campaign:
             return self._pause(f"the hardware daemon does not answer: {exc}")
         goal = target.get("goal")
         patience = target.get("patience")
-        if goal is not None and self._history_best is not None:
+        # With ``confirm`` the goal is judged on replicates this request runs, never on one
+        # earlier reading.
+        if goal is not None and not target.get("confirm") and self._history_best is not None:
             reward, request_id, number = self._history_best
             if reward >= float(goal):
                 return self._finish_from_history(reward, request_id, number, float(goal))
@@ -318,7 +320,8 @@ class Campaign:
                     stop, counted = self._stop_reason(budget, None, patience)
                     reached = self._confirmed(float(goal), confirm)
                     planned = self._next_planned()
-                    if reached is not None:
+                    cancelled = stop is not None and stop[0] == RequestStatus.CANCELLED
+                    if reached is not None and not cancelled:
                         stop = reached
                     elif (
                         stop is not None

@@ -206,3 +206,22 @@ def test_a_best_that_does_not_reproduce_does_not_stop_the_request(
     assert status["stop_reason"] == "budget of 4 experiments used", status["stop_reason"]
     by = [e["chosen_by"] for e in status["experiments"]]
     assert by.count("confirm") == 2 and len(by) == 6, by
+
+
+def test_a_confirmed_goal_is_not_met_by_one_earlier_reading(sessions, sim_daemon, tmp_path):
+    """History that reached the goal ends a plain request at once; with ``confirm`` the goal
+    needs this request's own replicates."""
+    service = CoreService(sessions)
+    service.submit(INSTALLATION, config=config_with(), points=POINTS[:1])
+    _run(sessions, sim_daemon, tmp_path)  # history of the reaction, above the goal below
+    target = {"metric": "max_abs_cd_at_exciton", "goal": -1.0}
+    plain = service.submit(INSTALLATION, config=config_with(), target=target, budget=1)
+    _run(sessions, sim_daemon, tmp_path)
+    assert _status(sessions, plain["id"])["n_done"] == 0  # met by the earlier reading
+    confirmed = service.submit(
+        INSTALLATION, config=config_with(), target={**target, "confirm": 2}, budget=1
+    )
+    _run(sessions, sim_daemon, tmp_path)
+    status = _status(sessions, confirmed["id"])
+    assert "its 2 replicates average" in status["stop_reason"], status["stop_reason"]
+    assert len(status["experiments"]) == 3
