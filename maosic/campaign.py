@@ -537,16 +537,17 @@ class Campaign:
         return stop, n_counted
 
     def _next_planned(self) -> PlannedPoint | None:
-        """The request's next planned point not yet run (detached: read, not changed)."""
+        """The request's next planned point not yet run (detached: read, not changed).
 
-        def read(session: Session) -> PlannedPoint | None:
+        A plain read, not a fenced transaction: it writes nothing (the fence's touch is a
+        write, and on SQLite one more write per experiment is one more moment another core
+        waits), and the store that marks the point used is fenced."""
+        with self.ctx.sessions() as session:
             found = plans.pending(session, self.request_id)
             if not found:
                 return None
             session.expunge(found[0])
             return found[0]
-
-        return self._with_retries(read)
 
     def _confirmed(self, goal: float, confirm: int) -> tuple[RequestStatus, str] | None:
         """The goal judged on replicates (target option ``confirm``: k).
