@@ -17,14 +17,14 @@ from typing import Any
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_login import current_user, login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 
 from cloud import rundata
 from cloud.context import db
 from maosic import attachments
-from maosic.db.models import Attachment, Reaction, Request, RequestShare
+from maosic.db.models import Attachment, Reaction, Request
 
 bp = Blueprint("attachments", __name__)
 log = logging.getLogger(__name__)
@@ -119,15 +119,8 @@ def _visible_request_ids(reaction_id: int) -> list[int] | None:
     """The reaction's requests this account may see; None for staff (all of them)."""
     if current_user.is_staff:
         return None
-    shared = select(RequestShare.request_id).where(RequestShare.user_id == current_user.id)
-    return list(
-        db().scalars(
-            select(Request.id).where(
-                Request.reaction_id == reaction_id,
-                or_(Request.owner_id == current_user.id, Request.id.in_(shared)),
-            )
-        )
-    )
+    query = select(Request.id).where(Request.reaction_id == reaction_id, rundata.visible())
+    return list(db().scalars(query))
 
 
 @bp.route("/reactions/<int:reaction_id>/calibration")

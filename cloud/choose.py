@@ -157,12 +157,8 @@ def _plan(request: Request) -> list[dict[str, Any]]:
 
 
 def _visible(request_id: int) -> bool:
-    owner = db().scalar(select(Request.owner_id).where(Request.id == request_id))
-    return bool(
-        current_user.is_staff
-        or owner == current_user.id
-        or rundata.is_shared_with(request_id, current_user.id)
-    )
+    found = db().scalar(select(Request.id).where(Request.id == request_id, rundata.visible()))
+    return found is not None
 
 
 def _with_spectra(group: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
-from flask_login import current_user, login_required
+from flask_login import login_required
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from cloud import rundata
 from cloud.context import db
-from maosic.db.models import Experiment, Request, RequestShare
+from maosic.db.models import Experiment, Request
 
 bp = Blueprint("compare", __name__)
 
@@ -108,11 +108,9 @@ def _visible(ids: list[int]) -> list[Request]:
     query = (
         select(Request)
         .where(Request.id.in_(ids))
+        .where(rundata.visible())
         .options(joinedload(Request.reaction), joinedload(Request.owner))
     )
-    if not current_user.is_staff:
-        shared = select(RequestShare.request_id).where(RequestShare.user_id == current_user.id)
-        query = query.where((Request.owner_id == current_user.id) | Request.id.in_(shared))
     found = {r.id: r for r in db().scalars(query).unique()}
     missing = [i for i in ids if i not in found]
     if missing:

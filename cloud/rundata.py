@@ -16,7 +16,7 @@ import numpy as np
 from flask import abort, current_app
 from flask_login import current_user
 from jinja2.utils import htmlsafe_json_dumps
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import defer, joinedload, selectinload
 
 from cloud.context import db, payload_cache
@@ -56,6 +56,16 @@ def load_request(request_id: int) -> Request:
         if not is_shared_with(request.id, current_user.id):
             abort(404)
     return request
+
+
+def visible() -> ColumnElement[bool]:
+    """The requests the current account may see, as a WHERE clause: its own and those shared
+    with it; every request for staff. The one rule the list, compare, calibration and replicate
+    views all apply."""
+    if current_user.is_staff:
+        return true()
+    shared = select(RequestShare.request_id).where(RequestShare.user_id == current_user.id)
+    return or_(Request.owner_id == current_user.id, Request.id.in_(shared))
 
 
 def is_shared_with(request_id: int, user_id: int) -> bool:

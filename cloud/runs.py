@@ -36,7 +36,6 @@ from maosic.db.models import (
     HardwareCommand,
     Reaction,
     Request,
-    RequestShare,
     Spectrum,
     User,
 )
@@ -61,10 +60,7 @@ def index() -> str:
             joinedload(Request.reaction).load_only(Reaction.name),
         )
     )
-    if not current_user.is_staff:
-        shared = select(RequestShare.request_id).where(RequestShare.user_id == current_user.id)
-        query = query.where((Request.owner_id == current_user.id) | Request.id.in_(shared))
-    requests = rundata.summaries(list(db().scalars(query)))
+    requests = rundata.summaries(list(db().scalars(query.where(rundata.visible()))))
     return render_template("runs/index.html", requests=requests)
 
 
