@@ -402,7 +402,7 @@ class Survey:
 def survey(lab: LabDaemon) -> Survey:
     """Read the lab and reconcile the journal with it (the instrument wins, logged at WARNING).
 
-    Reconciling takes the lab's motion lock without waiting: a moving call holds it from its
+    Reconciling takes the lab's motion gate alone without waiting: a moving call holds it from its
     command to its journal note, and a comparison in between would report a false discrepancy.
     """
     motion = lab.lease.motion

@@ -3,8 +3,9 @@
 A holder (a core's worker, an operator's manual session) takes the lease with
 ``lease.acquire`` and gets an *epoch*: a number that only grows, kept in the daemon's journal so
 that it grows across daemon restarts too. Every call that moves or changes anything carries the
-epoch in the HTTP header ``X-MAOSIC-Lease``; the daemon checks it under the lab's motion lock
-just before the call runs:
+epoch in the HTTP header ``X-MAOSIC-Lease``; the daemon checks it inside the lab's motion gate
+(``hardware_interface.motion_gate``: moving calls side by side, a takeover alone) just before the
+call runs:
 
 - the epoch is the current one: the call runs;
 - it is an older one (the lease was taken over, e.g. from a core that froze past its expiry):
@@ -22,8 +23,8 @@ an operator pausing a campaign).
 
 Taking a lease on a lab that is not idle first runs the recovery routine of the daemon (empty
 loaded syringes to waste, heater to safe, arm home), after the epoch was raised (so the former
-holder is already fenced) and under the motion lock (so a call of the former holder that is
-still executing finishes first).
+holder is already fenced) and holding the motion gate alone (so every call of the former
+holder that is still executing finishes first).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from hardware_interface import safety
 from hardware_interface.errors import LEASE_HELD, LEASE_LOST, AppError
 from hardware_interface.journal import Journal
 from hardware_interface.jsonrpc import INVALID_PARAMS, RpcError
+from hardware_interface.motion_gate import MotionGate
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ OPEN_METHODS = frozenset(
         "pump.status",
         "heater.status",
         "robot.status",
+        "gripper.status",
         "peristaltic.status",
         "stepper.status",
         "reagent.stock",
@@ -104,8 +107,9 @@ class LeaseBook:
         self._recover = recover
         self._clock = clock
         self._lock = threading.Lock()
-        # Held while a leased call or a recovery runs: a takeover waits for the call in flight.
-        self.motion = threading.RLock()
+        # Held shared by each leased call, alone by a takeover's recovery: a takeover waits for
+        # every call in flight (a pipelined holder may have two).
+        self.motion = MotionGate()
         saved = journal.read("lease") or {}
         self._epoch = int(saved.get("epoch", 0) or 0)
         self._holder: str | None = saved.get("holder")
@@ -248,7 +252,7 @@ class LeaseBook:
     def _fenced(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)  # keeps the signature and hints the dispatcher checks params by
         def fenced(*args: Any, **kwargs: Any) -> Any:
-            with self.motion:
+            with self.motion.moving():
                 self.check(CALLER_EPOCH.get(), name)
                 return func(*args, **kwargs)
 

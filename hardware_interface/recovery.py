@@ -3,7 +3,8 @@
 Why: whoever drove the lab before (a core killed -9 after a fill, an operator's bench test) may
 have left reagent in a syringe, the heater on or the arm away from home; the next holder's first
 fill would then fail with an over-fill, and every later one too. The LeaseBook runs this routine
-when a holder takes the lease, under the lab's motion lock and after the former holder is fenced.
+when a holder takes the lease, holding the lab's motion gate alone and after the former holder
+is fenced.
 
 Steps (only those needed, each one sentence returned to the new holder and logged at WARNING as
 ``recovery for <holder>: ...``): stop a pump still moving; switch the heater off; move the arm

@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from maosic import plans
+from maosic import pipeline, plans
 from maosic.analysis.errors import SpectrumError
 from maosic.analysis.reward import compute_reward
 from maosic.batching import group_calls
@@ -225,6 +225,30 @@ class _Batch:
         return f"batch {self.number}: point {self.size - len(self.points) + 1} of {self.size}"
 
 
+@dataclass
+class _Job:
+    """One experiment of this run: its row and where its point came from."""
+
+    number: int
+    experiment_id: int
+    point: dict[str, float]
+    planned: PlannedPoint | None
+    batch: _Batch
+
+
+@dataclass
+class _InFlight:
+    """An experiment whose sample is being measured while the next synthesis runs."""
+
+    job: _Job
+    parts: pipeline.Split
+    flight: pipeline.Flight
+    records: list[CallRecord]  # its audit log: the synthesis's calls, then the measurement's
+    start: float | None  # the lab clock when its synthesis began
+    phases_ms: dict[str, float]  # the software time of its own iteration (ask, begin, ...)
+    round_trips: int  # of its synthesis
+
+
 def _why_stop(
     budget: int,
     goal: float | None,
@@ -253,7 +277,17 @@ class Campaign:
         self.ctx = ctx
         self.request_id = request_id
         self._calls: list[CallRecord] = []
-        self._client = ctx.client_factory(self._calls.append)
+        # Where the daemon clients' call records go: this experiment's audit log. A pipelined
+        # run points them at the experiment each client is working for (maosic/pipeline.py).
+        self._sink = self._calls
+        self._client = ctx.client_factory(lambda record: self._sink.append(record))
+        self._client2: HardwareClient | None = None  # the characterization's, when pipelined
+        self._sink2: list[CallRecord] = []
+        self._flight: _InFlight | None = None  # the experiment whose sample is being measured
+        self._ran = 0  # experiments stored in this run
+        self._budget = 0
+        self._landing_failed = False  # the last measurement waited for failed in the lab
+        self._in_a_row = 0  # lab failures in a row
         self._step_written = 0.0
         self._watch = Stopwatch()
         self._initialised = False  # the configuration's init list has run in this run
@@ -276,8 +310,15 @@ class Campaign:
             log.warning("request %s: %s", self.request_id, exc)
             return Outcome(RequestStatus.RUNNING, str(exc))
         finally:
+            if self._flight is not None:  # its calls end (a lost lease refuses them): wait
+                try:
+                    self._flight.flight.join()
+                except Exception as exc:  # noqa: BLE001 - the run's own outcome is what counts
+                    log.info("request %s: measurement in flight ended: %s", self.request_id, exc)
             beat.stop()
             self._client.close()
+            if self._client2 is not None:
+                self._client2.close()
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> Outcome:
@@ -305,14 +346,18 @@ class Campaign:
                 return self._finish_from_history(reward, request_id, number, float(goal))
         confirm = int(target.get("confirm") or 0) if goal is not None else 0
         given_only = self._optimizer_name == plans.POINTS  # runs its planned points, no more
-        ran = 0
+        # Overlap the next synthesis with this sample's measurement (maosic/pipeline.py), except
+        # where each result decides the next step at once: repeated in-situ readings until steady,
+        # and replicates confirming a best.
+        pipelined = config.pipeline and self._steady_state is None and not confirm
+        self._budget = budget
         watch = self._watch
         per_ask = batch_size(config.nreq, optimizer.name)
         batch = self._resume_batch(optimizer)
-        in_a_row = 0
         while True:
             watch.restart()
             round_trips = self._client.round_trips
+            flight = self._flight
             with watch.phase("stop check"):
                 if confirm:
                     # The goal is judged on the mean of the best and its replicates; the
@@ -332,73 +377,71 @@ class Campaign:
                         stop = None
                 else:
                     stop, counted = self._stop_reason(budget, goal, patience)
-                    planned = self._next_planned()
+                    skip = flight.job.planned.id if flight and flight.job.planned else None
+                    planned = self._next_planned(skip=skip)
+            if flight is not None and (
+                stop is not None
+                or self.ctx.should_stop()
+                or counted + 1 >= budget
+                or (given_only and planned is None)
+            ):
+                # Whether to go on depends on the sample still being measured: its result first.
+                outcome = self._land(optimizer, target, batch)
+                if outcome is not None:
+                    return outcome
+                continue
             if given_only and planned is None and stop is None:
                 stop = RequestStatus.DONE, "every given point has been run"
             if stop is not None:
                 status, reason = stop
-                return self._finish(status, reason, ran)
+                return self._finish(status, reason, self._ran)
             if self.ctx.should_stop():
-                return self._pause("the core is shutting down; the request resumes at restart", ran)
+                return self._pause(
+                    "the core is shutting down; the request resumes at restart", self._ran
+                )
             if planned is not None:
                 # A point a person, a list or a replicate chose goes before the optimizer's;
                 # it stays planned until its result is stored (run again if cut off).
                 point, chosen_by = dict(planned.params), planned.chosen_by
             else:
                 with watch.phase("ask"):
-                    if not batch.points:
-                        left = budget - counted  # never more points than experiments left
+                    if not self._queued(batch):
+                        left = budget - counted - (flight is not None)  # never past the budget
                         batch = _Batch.asked(optimizer, batch.number + 1, min(per_ask, left))
-                if not batch.points:
+                queued = self._queued(batch)
+                if not queued:
+                    if flight is not None:
+                        outcome = self._land(optimizer, target, batch)
+                        if outcome is not None:
+                            return outcome
+                        continue
                     return self._finish(
                         RequestStatus.DONE,
                         "every point of the search space's grid has been tried",
-                        ran,
+                        self._ran,
                     )
-                # The batch's next point stays at its head until its result is stored: a point
+                # The batch's next point stays in it until its result is stored: a point
                 # the lab lost is run again, and so is one cut off by a crash (_resume_batch).
-                point, chosen_by = batch.points[0], f"optimizer:{optimizer.name}"
+                point, chosen_by = queued[0], f"optimizer:{optimizer.name}"
             with watch.phase("begin"):
                 number, experiment_id = self._begin_experiment(point, batch, chosen_by, planned)
+            job = _Job(number, experiment_id, point, planned, batch)
+            if pipelined:
+                outcome = self._overlapped(program, job, target, optimizer)
+                if outcome is not None:
+                    return outcome
+                continue
             try:
                 result = self._execute(program, point, target, include_init=not self._initialised)
-            except CampaignPaused as exc:
-                self._abort_experiment(experiment_id, str(exc), lab_failure=True)
-                return self._pause(str(exc), ran)
-            except LabTaken as exc:
-                self._abort_experiment(experiment_id, str(exc), lab_failure=True)
-                return self._pause(str(exc), ran)
-            except LabFailure as exc:
-                # Not the chemistry's fault: the same point is run again, uncounted, after the
-                # init list again (the lab may have been recovered: pumps emptied, arm homed).
-                in_a_row += 1
-                self._initialised = False
-                total = self._abort_experiment(experiment_id, str(exc), lab_failure=True)
-                if total >= LAB_FAILURES_MAX + budget // 10:
-                    return self._finish(
-                        RequestStatus.FAILED,
-                        f"the lab lost {total} experiments (last: {exc}); an operator should "
-                        "check it before this request is submitted again",
-                        ran,
-                    )
-                if in_a_row >= LAB_FAILURES_IN_A_ROW:
-                    return self._pause(
-                        f"the lab refused {in_a_row} experiments in a row (last: {exc}); "
-                        "it is recovered and retried",
-                        ran,
-                    )
+            except (CampaignPaused, LabTaken, LabFailure, CampaignLinkFailed) as exc:
+                outcome = self._lab_problem(exc, experiment_id, budget)
+                if outcome is not None:
+                    return outcome
                 continue
-            except CampaignLinkFailed as exc:
-                self._abort_experiment(experiment_id, str(exc))  # aborted: not counted
-                return self._fail_link(str(exc), ran)
-            in_a_row = 0
+            self._in_a_row = 0
             self._initialised = True
             self._store(number, experiment_id, point, result, optimizer, planned)
-            if planned is None:
-                batch.points.pop(0)
-            else:  # a person chose a point the optimizer had asked too: it is measured now
-                batch.points = [p for p in batch.points if p != point]
-            ran += 1
+            self._measured(job)
             if self.ctx.on_timing is not None:
                 self.ctx.on_timing(
                     ExperimentTiming(
@@ -409,6 +452,281 @@ class Campaign:
                         calls=[(c.method, c.duration_ms) for c in self._calls],
                     )
                 )
+
+    # -- failures and bookkeeping shared by both ways of running ------------------------------
+    def _lab_problem(
+        self, exc: Exception, experiment_id: int, budget: int, calls: list[CallRecord] | None = None
+    ) -> Outcome | None:
+        """Abort the experiment ``exc`` cut short; the Outcome the request ends with now, or
+        None to go on (the same point runs again)."""
+        if isinstance(exc, CampaignPaused | LabTaken):
+            self._abort_experiment(experiment_id, str(exc), lab_failure=True, calls=calls)
+            return self._pause(str(exc), self._ran)
+        if isinstance(exc, CampaignLinkFailed):
+            self._abort_experiment(experiment_id, str(exc), calls=calls)  # aborted: not counted
+            return self._fail_link(str(exc), self._ran)
+        # LabFailure: not the chemistry's fault. The same point is run again, uncounted, after
+        # the init list again (the lab may have been recovered: pumps emptied, arm homed).
+        self._in_a_row += 1
+        self._initialised = False
+        total = self._abort_experiment(experiment_id, str(exc), lab_failure=True, calls=calls)
+        if total >= LAB_FAILURES_MAX + budget // 10:
+            return self._finish(
+                RequestStatus.FAILED,
+                f"the lab lost {total} experiments (last: {exc}); an operator should "
+                "check it before this request is submitted again",
+                self._ran,
+            )
+        if self._in_a_row >= LAB_FAILURES_IN_A_ROW:
+            return self._pause(
+                f"the lab refused {self._in_a_row} experiments in a row (last: {exc}); "
+                "it is recovered and retried",
+                self._ran,
+            )
+        return None
+
+    def _queued(self, batch: _Batch) -> list[dict[str, float]]:
+        """The batch's points not yet started (the one being measured has started)."""
+        flight = self._flight
+        if flight is None or flight.job.batch is not batch or flight.job.planned is not None:
+            return batch.points
+        points = list(batch.points)
+        if flight.job.point in points:
+            points.remove(flight.job.point)
+        return points
+
+    def _measured(self, job: _Job) -> None:
+        """The job's result is stored: its point leaves its batch."""
+        self._ran += 1
+        if job.planned is None:
+            if job.point in job.batch.points:
+                job.batch.points.remove(job.point)
+        else:  # a person chose a point the optimizer had asked too: it is measured now
+            job.batch.points = [p for p in job.batch.points if p != job.point]
+
+    # -- the pipelined loop (maosic/pipeline.py) ----------------------------------------------
+    def _overlapped(
+        self, program: Program, job: _Job, target: dict[str, Any], optimizer: Optimizer
+    ) -> Outcome | None:
+        """Run ``job``'s synthesis beside the measurement in flight, store that measurement's
+        result, and leave ``job``'s own measurement in flight. The Outcome the request ends with
+        now, or None to go on."""
+        budget = self._budget
+        include_init = not self._initialised
+        try:
+            plan = program.plan(job.point, include_init=include_init)
+        except LanguageError as exc:
+            outcome = self._land(optimizer, target, job.batch)
+            if outcome is not None:
+                self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=[])
+                return outcome
+            error = f"cannot compile the experiment for {_fmt(job.point)}: {exc}"
+            self._store(
+                job.number,
+                job.experiment_id,
+                job.point,
+                {"error": error},
+                optimizer,
+                job.planned,
+                calls=[],
+            )
+            self._measured(job)
+            return None
+        parts = pipeline.split(plan)
+        if parts is None:  # nothing to overlap in this rig: one experiment after the other
+            outcome = self._land(optimizer, target, job.batch)
+            if outcome is not None:
+                self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=[])
+                return outcome
+            return self._sequential(program, job, target, optimizer, include_init)
+        before = self._flight
+        if before is not None:
+            if before.parts.may_overlap(parts.synthesis):
+                before.flight.wait_sample_taken()
+            else:  # the next synthesis needs a module the measurement still uses
+                outcome = self._land(optimizer, target, job.batch)
+                if outcome is not None:
+                    self._abort_experiment(
+                        job.experiment_id, "cut off: " + outcome.reason, calls=[]
+                    )
+                    return outcome
+        records: list[CallRecord] = []
+        steps = len(parts.synthesis)
+        done = [0]
+
+        def progress(group: list[dict[str, Any]]) -> None:
+            moving = [c for c in group if c is not pipeline.CLOCK]
+            if moving:
+                measuring = (
+                    f" (experiment {self._flight.job.number} measuring)" if self._flight else ""
+                )
+                self._write_step(
+                    f"experiment {job.number} step {done[0] + 1}/{steps}: "
+                    f"{moving[0]['method']}{measuring}"
+                )
+                done[0] += len(moving)
+
+        self._sink = records
+        try:
+            with self._watch.phase("daemon"):
+                synthesis = pipeline.run_stage(
+                    self._client.call_batch,
+                    parts.synthesis,
+                    clock_first=True,
+                    before_group=progress,
+                )
+        except Exception as exc:  # noqa: BLE001 - mapped below, or re-raised
+            failure = self._mapped(exc)
+            # the sample in flight was taken before this synthesis began: its result stands
+            outcome = self._land(optimizer, target, job.batch)
+            if outcome is not None:
+                self._abort_experiment(job.experiment_id, str(failure), calls=records)
+                return outcome
+            return self._lab_problem(failure, job.experiment_id, budget, records)
+        finally:
+            self._sink = self._calls
+        own = dict(self._watch.phases_ms)  # this job's software time so far (not the landing's)
+        outcome = self._land(optimizer, target, job.batch)
+        if outcome is not None:
+            self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=records)
+            return outcome
+        if self._landing_failed:
+            # the measurement before it failed in the lab: this synthesis ran on a lab that may
+            # have been recovered since; its point runs again, after the init list
+            self._abort_experiment(
+                job.experiment_id,
+                "cut off: the experiment before it failed in the lab",
+                calls=records,
+            )
+            return None
+        self._initialised = True
+        start = synthesis.clocks[0] if synthesis.clocks else None
+        self._fly(job, parts, records, start, own, synthesis.round_trips)
+        return None
+
+    def _sequential(
+        self,
+        program: Program,
+        job: _Job,
+        target: dict[str, Any],
+        optimizer: Optimizer,
+        include_init: bool,
+    ) -> Outcome | None:
+        try:
+            result = self._execute(program, job.point, target, include_init=include_init)
+        except (CampaignPaused, LabTaken, LabFailure, CampaignLinkFailed) as exc:
+            return self._lab_problem(exc, job.experiment_id, self._budget)
+        self._in_a_row = 0
+        self._initialised = True
+        self._store(job.number, job.experiment_id, job.point, result, optimizer, job.planned)
+        self._measured(job)
+        return None
+
+    def _fly(
+        self,
+        job: _Job,
+        parts: pipeline.Split,
+        records: list[CallRecord],
+        start: float | None,
+        phases_ms: dict[str, float],
+        round_trips: int,
+    ) -> None:
+        """Start ``job``'s measurement on the second client."""
+        if self._client2 is None:
+            self._client2 = self.ctx.client_factory(lambda record: self._sink2.append(record))
+        client = self._client2
+        self._sink2 = records
+
+        def work(sample_taken: Callable[[], None]) -> pipeline.StageResult:
+            return pipeline.run_stage(
+                client.call_batch,
+                parts.characterization,
+                clock_last=True,
+                first_alone=True,
+                after_first=sample_taken,
+            )
+
+        flight = pipeline.Flight(f"measure-{self.request_id}-{job.number}", work).start()
+        self._flight = _InFlight(job, parts, flight, records, start, phases_ms, round_trips)
+
+    def _land(self, optimizer: Optimizer, target: dict[str, Any], batch: _Batch) -> Outcome | None:
+        """Wait for the measurement in flight (if any) and store its result. The Outcome the
+        request ends with now (its lab failed), or None to go on."""
+        landing = self._flight
+        self._landing_failed = False
+        if landing is None:
+            return None
+        self._flight = None
+        job = landing.job
+        mark = dict(self._watch.phases_ms)
+        try:
+            stage = landing.flight.join()
+        except Exception as exc:  # noqa: BLE001 - mapped below, or re-raised
+            failure = self._mapped(exc)
+            self._landing_failed = True
+            if job.planned is None and job.point not in batch.points:
+                batch.points.insert(0, job.point)  # asked in an earlier batch: run it again next
+            return self._lab_problem(failure, job.experiment_id, self._budget, landing.records)
+        spectra: dict[str, dict[str, Any]] = {}
+        for call, result in stage.results:
+            for kind, _, key in SPECTRUM_METHODS.get(call["method"], ()):
+                if isinstance(result, dict) and key in result:
+                    spectra.setdefault(kind, result)
+        end = stage.clocks[-1] if stage.clocks else None
+        lab_time = end - landing.start if None not in (end, landing.start) else None
+        result = self._analysed(target, spectra, lab_time)
+        self._in_a_row = 0
+        self._store(
+            job.number,
+            job.experiment_id,
+            job.point,
+            result,
+            optimizer,
+            job.planned,
+            calls=landing.records,
+        )
+        self._measured(job)
+        if self.ctx.on_timing is not None:
+            # its own iteration's phases plus those of its landing (analysis, tell, store...)
+            phases = dict(landing.phases_ms)
+            for name, ms in self._watch.phases_ms.items():
+                if ms - mark.get(name, 0.0) > 0:
+                    phases[name] = phases.get(name, 0.0) + ms - mark.get(name, 0.0)
+            self.ctx.on_timing(
+                ExperimentTiming(
+                    number=job.number,
+                    phases_ms=phases,
+                    total_ms=sum(phases.values()),
+                    round_trips=landing.round_trips + stage.round_trips,
+                    calls=[(c.method, c.duration_ms) for c in landing.records],
+                )
+            )
+        return None
+
+    def _mapped(self, exc: BaseException) -> Exception:
+        """A daemon client's exception as the campaign's own (the mapping of ``_execute``);
+        anything else is re-raised."""
+        if isinstance(exc, LinkConfigError):
+            return CampaignLinkFailed(_link_failure(exc))
+        if isinstance(exc, HardwareUnreachable | HardwareLost):
+            return CampaignPaused(f"the hardware daemon went away: {exc}")
+        if isinstance(exc, HardwareError):
+            return self._lab_error(exc)
+        raise exc
+
+    def _analysed(
+        self, target: dict[str, Any], spectra: dict[str, dict[str, Any]], lab_time: float | None
+    ) -> dict[str, Any]:
+        try:
+            with self._watch.phase("analysis"):
+                reward = compute_reward(target, spectra)
+        except SpectrumError as exc:
+            return {
+                "error": f"the spectra could not be analysed: {exc}",
+                "spectra": spectra,
+                "lab_time_s": lab_time,
+            }
+        return {"reward": reward, "spectra": spectra, "lab_time_s": lab_time}
 
     def _prepare(self) -> tuple[ReactionConfig, Program, dict[str, Any], int, Optimizer]:
         with self._tx() as session:
@@ -536,14 +854,15 @@ class Campaign:
         stop = _why_stop(budget, goal, patience, cancel_requested, n_counted, rewards, best_hist)
         return stop, n_counted
 
-    def _next_planned(self) -> PlannedPoint | None:
-        """The request's next planned point not yet run (detached: read, not changed).
+    def _next_planned(self, skip: int | None = None) -> PlannedPoint | None:
+        """The request's next planned point not yet run (detached: read, not changed), other
+        than ``skip`` (the one being measured).
 
         A plain read, not a fenced transaction: it writes nothing (the fence's touch is a
         write, and on SQLite one more write per experiment is one more moment another core
         waits), and the store that marks the point used is fenced."""
         with self.ctx.sessions() as session:
-            found = plans.pending(session, self.request_id)
+            found = [p for p in plans.pending(session, self.request_id) if p.id != skip]
             if not found:
                 return None
             session.expunge(found[0])
@@ -597,8 +916,10 @@ class Campaign:
                     )
                     return None
                 stats = plans.replicate_stats([reward, *replicates])
-                if stats["mean"] is not None and stats["n"] == confirm + 1 and (
-                    stats["mean"] >= float(goal)
+                if (
+                    stats["mean"] is not None
+                    and stats["n"] == confirm + 1
+                    and (stats["mean"] >= float(goal))
                 ):
                     spread = f" ± {stats['std']:.2g}" if stats["std"] is not None else ""
                     return RequestStatus.DONE, (
@@ -852,6 +1173,7 @@ class Campaign:
         result: dict,
         optimizer: Optimizer,
         planned: PlannedPoint | None = None,
+        calls: list[CallRecord] | None = None,
     ) -> None:
         reward = result.get("reward")
         loss = reward.loss if reward is not None else None
@@ -892,7 +1214,8 @@ class Campaign:
             for name, value in flat.items()
         ]
         with self._watch.phase("audit log"):
-            audit = [self._audit_values(record, experiment_id) for record in self._calls]
+            records = self._calls if calls is None else calls
+            audit = [self._audit_values(record, experiment_id) for record in records]
         step = (
             f"experiment {number} done: reward {reward.value:.4g}"
             if reward is not None
@@ -941,10 +1264,18 @@ class Campaign:
         with self._watch.phase("store"):
             self._with_retries(write)
 
-    def _abort_experiment(self, experiment_id: int, reason: str, lab_failure: bool = False) -> int:
+    def _abort_experiment(
+        self,
+        experiment_id: int,
+        reason: str,
+        lab_failure: bool = False,
+        calls: list[CallRecord] | None = None,
+    ) -> int:
         """Mark the experiment aborted (not counted); with ``lab_failure`` it is counted among
-        the request's lab failures, whose new total is returned."""
-        audit = [self._audit_values(record, experiment_id) for record in self._calls]
+        the request's lab failures, whose new total is returned. ``calls``: its audit log
+        (default: the last sequential experiment's)."""
+        records = self._calls if calls is None else calls
+        audit = [self._audit_values(record, experiment_id) for record in records]
 
         def write(session: Session) -> int:
             session.execute(

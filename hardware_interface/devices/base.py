@@ -126,12 +126,16 @@ class LineDevice:
             self._tag = 0
             return self._query_tag(0, "ID")
 
-    def _query(self, command: str, *args: str) -> list[str]:
-        """Send one command; return the reply's words after "OK"."""
+    def _query(self, command: str, *args: str, timeout_s: float | None = None) -> list[str]:
+        """Send one command; return the reply's words after "OK". ``timeout_s`` replaces the
+        device's reply timeout for a command that takes long by nature (a CD scan)."""
         with self._lock:
-            return self._query_tag(self._next_tag(), command, *args)
+            return self._query_tag(self._next_tag(), command, *args, timeout_s=timeout_s)
 
-    def _query_tag(self, tag: int, command: str, *args: str) -> list[str]:
+    def _query_tag(
+        self, tag: int, command: str, *args: str, timeout_s: float | None = None
+    ) -> list[str]:
+        wait_s = self.timeout_s if timeout_s is None else timeout_s
         with self._lock:
             request = encode_frame(tag, [command, *args])
             problem = "no attempt made"
@@ -140,11 +144,11 @@ class LineDevice:
                     if attempt:
                         self.transport.reset_input()
                     self.transport.write(request)
-                    reply = self._read_reply(tag)
+                    reply = self._read_reply(tag, wait_s)
                 except TransportError as exc:
                     raise ConnectionLost(self.name, str(exc)) from exc
                 if reply is None:
-                    problem = f"no reply to {command} within {self.timeout_s} s"
+                    problem = f"no reply to {command} within {wait_s} s"
                     log.warning("%s: %s (attempt %d)", self.name, problem, attempt + 1)
                     continue
                 frame, line = reply
@@ -172,11 +176,13 @@ class LineDevice:
                 raise DeviceTimeout(self.name, f"{problem} after {self.retries + 1} attempts")
             raise GarbledReply(self.name, f"{problem} after {self.retries + 1} attempts")
 
-    def _read_reply(self, tag: int) -> tuple[Frame | FrameError, bytes] | None:
+    def _read_reply(
+        self, tag: int, timeout_s: float | None = None
+    ) -> tuple[Frame | FrameError, bytes] | None:
         """The decoded reply carrying `tag` (or the framing error of a garbled line) and its
         bytes; skips stale replies to earlier requests; None on timeout."""
         while True:
-            line = self.transport.read_line(self.timeout_s)
+            line = self.transport.read_line(self.timeout_s if timeout_s is None else timeout_s)
             if not line.endswith(b"\n"):
                 return None
             try:

@@ -59,7 +59,14 @@ class CdSpectrometer(LineDevice):
         HLT       -> (none)    abort an acquisition, close the shutter
     sat = 1 when the detector saturated (absorbance too high for a valid CD reading).
     Errors: ER 3 integration time out of range, ER 4 acquisition running.
+
+    ABS reads a diode array at once (integration plus readout). CD scans the monochromator
+    across the window, as a CD instrument does, and answers when the scan is done: minutes, not
+    milliseconds (the simulated MCD1 scans 300-700 nm at 200 nm/min, 2 min). So the CD reply is
+    awaited up to CD_SCAN_TIMEOUT_S, not the line's usual timeout.
     """
+
+    CD_SCAN_TIMEOUT_S = 900.0  # longest scan awaited: 400 nm at 30 nm/min, with margin
 
     def __init__(
         self, transport: Transport, name: str = "cd", timeout_s: float = 5.0, retries: int = 2
@@ -76,7 +83,7 @@ class CdSpectrometer(LineDevice):
     def cd(self, integration_ms: float) -> Spectrum:
         """CD (mdeg) and absorbance spectra with `integration_ms` (ms) per point."""
         check_integration(self.name, integration_ms)
-        words = self._query("CD", f"{integration_ms:.0f}")
+        words = self._query("CD", f"{integration_ms:.0f}", timeout_s=self.CD_SCAN_TIMEOUT_S)
         (sat,), wl, (cd, absorb) = _parse_blocks(self, words, "CD", 1, 2)
         return Spectrum(wl, {"cd_mdeg": cd, "absorbance": absorb}, sat == "1", {})
 

@@ -12,7 +12,9 @@ Schema (docs/language.md, "Reaction configuration")::
      "optimizer"?: str | object (default: the core's, maosic.optimize.DEFAULT_OPTIMIZER),
      "max_expts": int, "nreq"?: int (default 1; 0 = the optimizer's own batch size),
      "steady_state"?: {"tolerance_pct"?: number, "interval_s"?: number, "window"?: int,
-                       "max_readings"?: int, "start_s"?: number}}
+                       "max_readings"?: int, "start_s"?: number},
+     "pipeline"?: bool (default true: the next synthesis overlaps this sample's measurement
+                        where the rig allows it; maosic/pipeline.py)}
 
 Every problem raises LanguageError at the line/column of the offending JSON value.  Keys that
 start with "_" are comments and are ignored.
@@ -56,6 +58,7 @@ _TOP_KEYS = {
     "description",
     "chemistry",
     "steady_state",
+    "pipeline",
 }
 # steady_state: repeated in-situ readings until the signal is stable (docs/language.md).
 # Each key: (default, low, high, whole number?, unit); start_s None = half the pumping time.
@@ -151,6 +154,8 @@ class ReactionConfig:
     # {"tolerance_pct", "interval_s", "window", "max_readings", "start_s"} with defaults filled
     # in (start_s None: half the pumping time), or None: one in-situ reading, as planned.
     steady_state: dict[str, Any] | None = None
+    # False: every experiment runs start to end before the next one begins (maosic/pipeline.py)
+    pipeline: bool = True
     source: str = field(default="", repr=False, compare=False)
     where: str = field(default="", repr=False, compare=False)
     _init_internal: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
@@ -235,6 +240,8 @@ class ReactionConfig:
         if self.steady_state is not None:
             given = {k: v for k, v in self.steady_state.items() if v is not None}
             out["steady_state"] = given
+        if not self.pipeline:
+            out["pipeline"] = False
         return out
 
 
@@ -507,6 +514,10 @@ class _Validator:
         for key in ("description", "chemistry"):
             if key in raw and not isinstance(raw[key], str):
                 raise self.fail((key,), f"{brief(key)} must be a string")
+        if "pipeline" in raw and not isinstance(raw["pipeline"], bool):
+            raise self.fail(
+                ("pipeline",), f"'pipeline' must be true or false, got {brief(raw['pipeline'])}"
+            )
         cfg = ReactionConfig(
             name=name,
             type=kind,
@@ -522,6 +533,7 @@ class _Validator:
             description=raw.get("description", ""),
             chemistry=raw.get("chemistry", ""),
             steady_state=self.steady_state(raw),
+            pipeline=raw.get("pipeline", True),
             source=self.loc.source,
             where=self.loc.where,
         )

@@ -148,6 +148,7 @@ def test_a_pause_is_told_once_and_a_failure_again(sessions, sim_daemon, tmp_path
 
     monkey = pytest.MonkeyPatch()
     monkey.setattr(Campaign, "_execute", crash)
+    monkey.setattr(Campaign, "_overlapped", crash)  # the pipelined loop's step
     try:
         _run(sessions, sim_daemon, tmp_path, notices)
     finally:

@@ -10,6 +10,11 @@ from hardware_interface.devices.protocol import ERR_OUT_OF_RANGE
 from hardware_interface.sim.emulators.base import CommandError, LineEmulator, parse_number
 
 INTEGRATION_MIN_MS = 1.0
+# The CD acquisition scans the monochromator over the window (a JASCO J-1500 offers scan speeds
+# of 1-10000 nm/min; a CD spectrum with usable noise is taken far below the top speed). 200 nm/min
+# over 300-700 nm is a 2 min scan, the order of the paper's ~2 min loop. Assumed, not measured.
+CD_SCAN_NM_PER_MIN = 200.0
+ABS_READOUT_S = 0.2  # s of diode-array readout on top of the integration time
 INTEGRATION_MAX_MS = 10000.0
 EXCITATION_MIN_NM = 200.0
 EXCITATION_MAX_NM = 500.0
@@ -35,9 +40,22 @@ class CdSpectrometerEmulator(LineEmulator):
         super().__init__(lock)
         self.world = world
         self.commands.update({"ABS": self._absorbance, "CD": self._cd, "HLT": lambda a: []})
+        self._acquiring_s = 0.0  # lab time the last answered command's acquisition takes
+
+    def receive(self, data: bytes) -> bytes:
+        """Answer, then take the acquisition's lab time before the reply leaves: outside the
+        shared lock, so the rest of the lab (pumps, heater, arm) goes on while this scans."""
+        out = super().receive(data)
+        with self.lock:
+            acquiring, self._acquiring_s = self._acquiring_s, 0.0
+        if acquiring > 0.0:
+            self.world.clock.sleep(acquiring)
+        return out
 
     def _absorbance(self, args: list[str]) -> list[str]:
-        spectrum = self.world.measure_absorbance(_integration(args))
+        integration = _integration(args)
+        spectrum = self.world.measure_absorbance(integration)
+        self._acquiring_s = integration / 1000.0 + ABS_READOUT_S
         wl = list(spectrum["wavelength_nm"])
         return [
             "1" if spectrum.get("saturated") else "0",
@@ -47,8 +65,13 @@ class CdSpectrometerEmulator(LineEmulator):
         ]
 
     def _cd(self, args: list[str]) -> list[str]:
-        spectrum = self.world.measure_cd(_integration(args))
+        integration = _integration(args)
+        spectrum = self.world.measure_cd(integration)
         wl = list(spectrum["wavelength_nm"])
+        span_nm = float(max(wl) - min(wl)) if wl else 0.0
+        # the slower of the scan and the integration per point decides (a long integration time
+        # per point slows the scan down)
+        self._acquiring_s = max(span_nm / CD_SCAN_NM_PER_MIN * 60.0, len(wl) * integration / 1e3)
         return [
             "1" if spectrum.get("saturated") else "0",
             str(len(wl)),
