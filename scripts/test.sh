@@ -9,6 +9,16 @@ ROOT=$(pwd)
 need_pkgs=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server mariadb-client)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+# Firmware tests (tests/firmware): build the Uno and STM32 images, run them in simavr and QEMU.
+command -v avr-gcc >/dev/null 2>&1 || need_pkgs+=(gcc-avr binutils-avr)
+[ -e /usr/lib/avr/include/avr/io.h ] || need_pkgs+=(avr-libc)
+[ -e /usr/share/arduino/hardware/arduino/avr/cores/arduino/Arduino.h ] || need_pkgs+=(arduino-core-avr)
+[ -e /usr/include/simavr/sim_avr.h ] || need_pkgs+=(libsimavr-dev)
+[ -e /usr/include/libelf.h ] || need_pkgs+=(libelf-dev)
+command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_pkgs+=(gcc-arm-none-eabi binutils-arm-none-eabi)
+[ -e /usr/lib/arm-none-eabi/include/string.h ] || need_pkgs+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || need_pkgs+=(qemu-system-arm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

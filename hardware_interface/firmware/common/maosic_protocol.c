@@ -75,12 +75,27 @@ static void handle_line(mp_state *s) {
     send_error(s, tag, MP_ERR_CHECKSUM, "checksum", 0);
     return;
   }
+  /* A frame with a good checksum but no "TT CMD" shape, or bytes outside printable ASCII, is
+   * as unusable as a corrupted one: the same ER 5, so the host retries it the same way. */
+  int has_command = 0;
+  for (size_t i = 3; i < body_len; i++) has_command |= line[i] != ' ';
+  int printable = 1;
+  for (size_t i = 0; i < body_len; i++) printable &= line[i] >= 0x20 && line[i] <= 0x7E;
+  if (body_len < 4 || line[2] != ' ' || tag[0] != line[0] || tag[1] != line[1] ||
+      !has_command || !printable) {
+    send_error(s, tag, MP_ERR_CHECKSUM, "checksum", 0);
+    return;
+  }
   int is_resync = (tag[0] == '0' && tag[1] == '0');
   /* The host resent the identical line: answer from the cache, do not execute twice. */
   if (!is_resync && s->last_reply_len && strcmp(line, s->last_request) == 0) {
     s->write(s->last_reply, s->last_reply_len);
     return;
   }
+  /* Keep the request as received before the parser below cuts it into words in place; a copy
+   * taken afterwards would hold only the tag, and a resent motion command would run twice. */
+  char received[MP_MAX_LINE + 1];
+  memcpy(received, line, len + 1);
   *star = '\0';
   mp_request req = {0};
   char *p = line + 2;
@@ -93,19 +108,17 @@ static void handle_line(mp_state *s) {
     if (*p && req.argc < MP_MAX_ARGS) req.args[req.argc++] = p;
     while (*p && *p != ' ') p++;
   }
-  mp_reply out = {{0}, 0, "error"};
+  mp_reply out = {{0}, 0, "error", {0}, 0};
   out.buf[out.len++] = tag[0];
   out.buf[out.len++] = tag[1];
   memcpy(out.buf + out.len, " OK", 3);
   out.len += 3;
   int code = s->dispatch(&req, &out);
-  /* remember the request for duplicate suppression (restore the '*' we cut) */
-  *star = '*';
   if (is_resync) {
     s->last_request[0] = '\0';
     s->last_reply_len = 0;
   } else {
-    strncpy(s->last_request, s->line, MP_MAX_LINE);
+    memcpy(s->last_request, received, len + 1);
   }
   if (code == MP_OK) {
     send_framed(s, out.buf, out.len, !is_resync);
@@ -170,9 +183,10 @@ void mp_reply_fixed(mp_reply *out, int32_t value_milli, int decimals) {
 
 void mp_reply_error_text(mp_reply *out, const char *text) { out->error_text = text; }
 
-int mp_parse_fixed(const char *text, int32_t *value_milli) {
+int mp_parse_decimal(const char *text, int places, int32_t *value) {
   int neg = 0, seen_digit = 0, frac_digits = -1;
   int32_t v = 0;
+  if (places < 0 || places > 6) return -1;
   if (*text == '-') {
     neg = 1;
     text++;
@@ -181,8 +195,8 @@ int mp_parse_fixed(const char *text, int32_t *value_milli) {
     if (*text == '.' && frac_digits < 0) {
       frac_digits = 0;
     } else if (*text >= '0' && *text <= '9') {
-      if (frac_digits >= 3) continue; /* finer than 1/1000: ignored */
-      if (v > 200000000) return -1;   /* would overflow */
+      if (frac_digits >= places) continue; /* finer than the unit: ignored */
+      if (v > 200000000) return -1;       /* would overflow */
       v = v * 10 + (*text - '0');
       seen_digit = 1;
       if (frac_digits >= 0) frac_digits++;
@@ -191,7 +205,83 @@ int mp_parse_fixed(const char *text, int32_t *value_milli) {
     }
   }
   if (!seen_digit) return -1;
-  for (int d = (frac_digits < 0 ? 0 : frac_digits); d < 3; d++) v *= 10;
-  *value_milli = neg ? -v : v;
+  for (int d = (frac_digits < 0 ? 0 : frac_digits); d < places; d++) {
+    if (v > 200000000) return -1;
+    v *= 10;
+  }
+  *value = neg ? -v : v;
   return 0;
+}
+
+int mp_parse_fixed(const char *text, int32_t *value_milli) {
+  return mp_parse_decimal(text, 3, value_milli);
+}
+
+void mp_reply_decimal(mp_reply *out, int32_t value, int places) {
+  char tmp[12], word[16];
+  int n = 0, w = 0;
+  uint32_t u = (uint32_t)(value < 0 ? -value : value);
+  if (places < 0) places = 0;
+  if (places > 6) places = 6;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u || n <= places); /* at least one digit before the point */
+  if (value < 0) word[w++] = '-';
+  while (n) {
+    if (n == places) word[w++] = '.';
+    word[w++] = tmp[--n];
+  }
+  word[w] = '\0';
+  mp_reply_word(out, word);
+}
+
+void mp_error_word(mp_reply *out, const char *text) {
+  while (*text && out->text_len < MP_MAX_ERROR_TEXT - 1) out->text[out->text_len++] = *text++;
+  out->text[out->text_len] = '\0';
+  out->error_text = out->text;
+}
+
+void mp_error_number(mp_reply *out, int32_t value_milli, int decimals) {
+  mp_reply tmp;
+  tmp.len = 0;
+  int places = decimals;
+  if (decimals == MP_SHORTEST) {
+    places = 3;
+    int32_t v = value_milli;
+    while (places > 1 && v % 10 == 0) {
+      v /= 10;
+      places--;
+    }
+  }
+  mp_reply_fixed(&tmp, value_milli, places);
+  tmp.buf[tmp.len] = '\0';
+  mp_error_word(out, tmp.buf + 1); /* skip the separating space */
+}
+
+int mp_error_argument(mp_reply *out, const mp_request *req, int index, const char *name) {
+  if (index >= req->argc) {
+    mp_error_word(out, "missing ");
+    mp_error_word(out, name);
+  } else {
+    mp_error_word(out, name);
+    mp_error_word(out, " ");
+    mp_error_word(out, req->args[index]);
+    mp_error_word(out, " not a number");
+  }
+  return MP_ERR_BAD_ARGUMENT;
+}
+
+int mp_error_unknown_command(mp_reply *out, const mp_request *req) {
+  mp_error_word(out, "unknown command ");
+  mp_error_word(out, req->cmd);
+  return MP_ERR_UNKNOWN_COMMAND;
+}
+
+int mp_arg_fixed(const mp_request *req, int index, const char *name, int32_t *value_milli,
+                 mp_reply *out) {
+  if (index >= req->argc || mp_parse_fixed(req->args[index], value_milli) != 0) {
+    return mp_error_argument(out, req, index, name);
+  }
+  return MP_OK;
 }

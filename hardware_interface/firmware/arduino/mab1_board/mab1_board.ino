@@ -1,7 +1,8 @@
 // MAB1: Arduino Uno board with a stepper driver (STEP/DIR, e.g. A4988) and two normally-closed
 // 12 V gas valves switched by logic-level MOSFETs. Speaks the MAOSIC line protocol at 57600 baud
-// (docs/firmware_protocol.md). Build: copy or symlink ../../common/maosic_protocol.{h,c} into
-// this sketch folder (arduino-cli compile --fqbn arduino:avr:uno mab1_board).
+// (docs/firmware_protocol.md). Build: bash scripts/build_firmware.sh avr (or copy
+// ../../common/maosic_protocol.{h,c} into this sketch folder and use the Arduino IDE / arduino-cli
+// with the board arduino:avr:uno).
 extern "C" {
 #include "maosic_protocol.h"
 }
@@ -21,15 +22,10 @@ static uint32_t step_interval_us = 0, last_step_us = 0;
 
 static void serial_write(const char *data, size_t len) { Serial.write(data, len); }
 
-static int parse_int(const char *text, int32_t *out) {
-  int32_t milli;
-  if (mp_parse_fixed(text, &milli) != 0 || milli % 1000 != 0) return -1;
-  *out = milli / 1000;
-  return 0;
-}
-
+// The checks, their order and their ER texts follow the emulator
+// (hardware_interface/sim/emulators/arduino.py), so the host sees one behaviour from both.
 static int cmd_valve(const mp_request *r, mp_reply *o) {
-  if (r->argc != 2 || (r->args[0][0] != '1' && r->args[0][0] != '2') || r->args[0][1] ||
+  if (r->argc < 2 || (r->args[0][0] != '1' && r->args[0][0] != '2') || r->args[0][1] ||
       (r->args[1][0] != '0' && r->args[1][0] != '1') || r->args[1][1]) {
     mp_reply_error_text(o, "usage VLV <1|2> <0|1>");
     return MP_ERR_BAD_ARGUMENT;
@@ -41,12 +37,13 @@ static int cmd_valve(const mp_request *r, mp_reply *o) {
 }
 
 static int cmd_move(const mp_request *r, mp_reply *o) {
-  int32_t steps, speed;
-  if (r->argc != 2 || parse_int(r->args[0], &steps) || parse_int(r->args[1], &speed)) {
-    mp_reply_error_text(o, "usage MOV <steps> <steps/s>");
-    return MP_ERR_BAD_ARGUMENT;
-  }
-  if (steps > MAX_STEPS || steps < -MAX_STEPS || speed < 1 || speed > MAX_SPEED_STEPS_S) {
+  int32_t steps_milli, speed_milli;  // both x 1000: the speed may have a fraction
+  int err;
+  if ((err = mp_arg_fixed(r, 0, "steps", &steps_milli, o))) return err;
+  if ((err = mp_arg_fixed(r, 1, "speed", &speed_milli, o))) return err;
+  if (steps_milli % 1000 != 0 || steps_milli > MAX_STEPS * 1000 ||
+      steps_milli < -MAX_STEPS * 1000 || speed_milli < 1000 ||
+      speed_milli > MAX_SPEED_STEPS_S * 1000) {
     mp_reply_error_text(o, "steps or speed out of range");
     return MP_ERR_OUT_OF_RANGE;
   }
@@ -54,13 +51,16 @@ static int cmd_move(const mp_request *r, mp_reply *o) {
     mp_reply_error_text(o, "busy");
     return MP_ERR_BUSY;
   }
+  int32_t steps = steps_milli / 1000;
   step_dir = steps < 0 ? -1 : 1;
   digitalWrite(PIN_DIR, steps < 0 ? LOW : HIGH);
   steps_left = steps < 0 ? -steps : steps;
-  step_interval_us = 1000000UL / (uint32_t)speed;
+  step_interval_us = (uint32_t)(1000000000ULL / (uint32_t)speed_milli);
   last_step_us = micros();
   digitalWrite(PIN_ENABLE, LOW);
-  mp_reply_fixed(o, (int32_t)((int64_t)steps_left * 1000 / speed), 3);
+  // duration in ms = steps / speed * 1000, rounded to the nearest ms
+  int64_t duration_ms = ((int64_t)steps_left * 1000000 + speed_milli / 2) / speed_milli;
+  mp_reply_fixed(o, (int32_t)duration_ms, 3);
   return MP_OK;
 }
 
@@ -90,8 +90,7 @@ static int dispatch(const mp_request *r, mp_reply *o) {
     }
     return MP_OK;
   }
-  mp_reply_error_text(o, "unknown command");
-  return MP_ERR_UNKNOWN_COMMAND;
+  return mp_error_unknown_command(o, r);
 }
 
 void setup() {

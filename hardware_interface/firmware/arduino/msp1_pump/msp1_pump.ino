@@ -1,7 +1,8 @@
 // MSP1: syringe pump board. One 0.5 mL glass syringe on a lead screw driven by a stepper
 // (1/16 microstepping). Speaks the MAOSIC line protocol at 115200 baud
-// (docs/firmware_protocol.md). Build: copy or symlink ../../common/maosic_protocol.{h,c} into
-// this sketch folder. Calibrate NL_PER_STEP for the syringe and lead screw in use.
+// (docs/firmware_protocol.md). Build: bash scripts/build_firmware.sh avr (or, in the Arduino IDE,
+// copy ../../common/maosic_protocol.{h,c} into this sketch folder). Calibrate NL_PER_STEP for the
+// syringe and lead screw in use.
 extern "C" {
 #include "maosic_protocol.h"
 }
@@ -22,25 +23,40 @@ static void serial_write(const char *data, size_t len) { Serial.write(data, len)
 
 static int cmd_move(const mp_request *r, mp_reply *o, int8_t dir) {
   int32_t ul_milli, rate_milli;  // uL x 1000 = nL; uL/min x 1000 = nL/min
-  if (r->argc != 2 || mp_parse_fixed(r->args[0], &ul_milli) ||
-      mp_parse_fixed(r->args[1], &rate_milli)) {
-    mp_reply_error_text(o, "usage INF|WDR <uL> <uL/min>");
-    return MP_ERR_BAD_ARGUMENT;
-  }
+  int err;
+  // The checks and their order follow the emulator (hardware_interface/sim/emulators/pump.py),
+  // so a host sees the same ER reply from the board and from the simulated lab.
+  if ((err = mp_arg_fixed(r, 0, "volume_uL", &ul_milli, o))) return err;
+  if ((err = mp_arg_fixed(r, 1, "rate_uL_min", &rate_milli, o))) return err;
   if (steps_left) {
     mp_reply_error_text(o, "busy");
     return MP_ERR_BUSY;
   }
-  if (ul_milli <= 0 || rate_milli <= 0 || rate_milli > MAX_RATE_NL_MIN) {
-    mp_reply_error_text(o, "volume or rate out of range");
+  if (rate_milli <= 0 || rate_milli > MAX_RATE_NL_MIN) {
+    mp_error_word(o, "rate ");
+    mp_error_number(o, rate_milli, MP_SHORTEST);
+    mp_error_word(o, " uL/min out of range");
     return MP_ERR_OUT_OF_RANGE;
   }
+  if (ul_milli <= 0) {
+    mp_error_word(o, "volume ");
+    mp_error_number(o, ul_milli, MP_SHORTEST);
+    mp_error_word(o, " uL out of range");
+    return MP_ERR_OUT_OF_RANGE;
+  }
+  // 50 nL of slack: the host rounds volumes to 0.1 uL on the wire
   if (dir > 0 && volume_nl + ul_milli > CAPACITY_NL + 50) {
-    mp_reply_error_text(o, "over-fill");
+    mp_error_word(o, "over-fill ");
+    mp_error_number(o, volume_nl, 1);
+    mp_error_word(o, "+");
+    mp_error_number(o, ul_milli, 1);
+    mp_error_word(o, " uL");
     return MP_ERR_OUT_OF_RANGE;
   }
   if (dir < 0 && ul_milli > volume_nl + 50) {
-    mp_reply_error_text(o, "empty");
+    mp_error_word(o, "empty: holds ");
+    mp_error_number(o, volume_nl, 1);
+    mp_error_word(o, " uL");
     return MP_ERR_OUT_OF_RANGE;
   }
   direction = dir;
@@ -50,8 +66,8 @@ static int cmd_move(const mp_request *r, mp_reply *o, int8_t dir) {
   digitalWrite(PIN_DIR, dir > 0 ? HIGH : LOW);
   digitalWrite(PIN_ENABLE, LOW);
   last_step_us = micros();
-  // duration in ms = volume / rate * 60000
-  mp_reply_fixed(o, (int32_t)((int64_t)ul_milli * 60000 / rate_milli), 3);
+  // duration in ms = volume / rate * 60000, rounded to the nearest ms
+  mp_reply_fixed(o, (int32_t)(((int64_t)ul_milli * 60000 + rate_milli / 2) / rate_milli), 3);
   return MP_OK;
 }
 
@@ -74,8 +90,7 @@ static int dispatch(const mp_request *r, mp_reply *o) {
     mp_reply_fixed(o, volume_nl, 1);
     return MP_OK;
   }
-  mp_reply_error_text(o, "unknown command");
-  return MP_ERR_UNKNOWN_COMMAND;
+  return mp_error_unknown_command(o, r);
 }
 
 void setup() {
