@@ -98,6 +98,10 @@ MSP1 = Board(
         Raw(b"54 WDR 10.0 6000.0*67\n", b"54 ER 3 rate 6000.0 uL/min out of range*5B\n"),
         Raw(b"55 WDR 10.0*5E\n", b"55 ER 2 missing rate_uL_min*10\n"),
         Raw(b"ID*0D\n", b"00 ER 5 checksum*0F\n"),  # good checksum, no tag: not a frame
+        # numbers in the protocol's own syntax only: no exponent, no digit separators
+        Raw(b"56 INF 1e3 100.0*2A\n", b"56 ER 2 volume_uL 1e3 not a number*18\n"),
+        Raw(b"58 INF 1_000 100.0*1D\n", b"58 ER 2 volume_uL 1_000 not a number*2F\n"),
+        Raw(b"57 *22\n", b"57 ER 5 checksum*0D\n"),  # a tag and a checksum, no command
         Call("stop", (), None, ((b"09 STP*7E\n", b"09 OK*2D\n"),)),
     ),
 )  # fmt: skip

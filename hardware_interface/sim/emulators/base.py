@@ -7,6 +7,7 @@ exactly as the firmware in hardware_interface/firmware/ does. Subclasses provide
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,14 +70,18 @@ class _Faults:
     disconnected: bool = False
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_number(args: list[str], index: int, name: str) -> float:
     """args[index] as a float, or ER 2 naming the argument."""
     if index >= len(args):
         raise CommandError(ERR_BAD_ARGUMENT, f"missing {name}")
-    try:
-        value = float(args[index])
-    except ValueError as exc:
-        raise CommandError(ERR_BAD_ARGUMENT, f"{name} {args[index]} not a number") from exc
+    # The protocol's numbers are plain decimals (firmware_protocol.md): Python's float() would
+    # also take "1e3", "1_000" or "nan", which the boards' firmware refuses.
+    if not _DECIMAL.fullmatch(args[index]):
+        raise CommandError(ERR_BAD_ARGUMENT, f"{name} {args[index]} not a number")
+    value = float(args[index])
     if value != value or value in (float("inf"), float("-inf")):
         raise CommandError(ERR_BAD_ARGUMENT, f"{name} {args[index]} not finite")
     return value
@@ -168,6 +173,8 @@ class LineEmulator:
         # Same tag and bytes as the last request: the host retried, so do not execute again.
         if frame.tag != 0 and line == self._last_request:
             return self._last_reply
+        if not frame.words:  # a tag and a checksum but no command: not a request (as firmware)
+            return encode_frame(frame.tag, ["ER", str(ERR_CHECKSUM), "checksum"])
         command, args = frame.words[0], frame.words[1:]
         handler = self.commands.get(command)
         if handler is None:
