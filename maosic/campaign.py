@@ -538,7 +538,8 @@ class Campaign:
             if outcome is not None:
                 self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=[])
                 return outcome
-            return self._sequential(program, job, target, optimizer, include_init)
+            # after a lab failure in that measurement the init list runs again first
+            return self._sequential(program, job, target, optimizer, not self._initialised)
         before = self._flight
         if before is not None:
             if before.parts.may_overlap(parts.synthesis):
@@ -550,6 +551,13 @@ class Campaign:
                         job.experiment_id, "cut off: " + outcome.reason, calls=[]
                     )
                     return outcome
+                if self._landing_failed:  # its plan lacks the init list the lab now needs
+                    self._abort_experiment(
+                        job.experiment_id,
+                        "cut off: the experiment before it failed in the lab",
+                        calls=[],
+                    )
+                    return None
         records: list[CallRecord] = []
         steps = len(parts.synthesis)
         done = [0]

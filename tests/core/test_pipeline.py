@@ -265,3 +265,44 @@ def test_a_pause_waits_for_the_sample_in_flight_and_resumes_without_repeats(sess
         assert len(points) == 5 and len(set(points)) == 5
     finally:
         daemon.stop()
+
+
+def test_a_lab_failure_in_the_measurement_redoes_it_and_the_synthesis_beside_it(
+    sessions, tmp_path, monkeypatch
+):
+    from hardware_interface.sim.errors import NotReadyError
+
+    daemon = start_sim_daemon()
+    try:
+        world = daemon.lab
+        measure = world.measure_cd
+        scans = {"n": 0}
+
+        def failing_once(*args, **kwargs):
+            scans["n"] += 1
+            if scans["n"] == 2:  # experiment 2's scan, while experiment 3 is synthesized
+                raise NotReadyError("SPEC1", "the shutter did not open")
+            return measure(*args, **kwargs)
+
+        monkeypatch.setattr(world, "measure_cd", failing_once)
+        request_id = _submit(sessions, 4, pipelined=True)
+        assert worker(sessions, daemon, tmp_path).run_once()
+        status = _status(sessions, request_id)
+        assert status["status"] == "done" and status["n_done"] == 4, status
+        aborted = [e for e in status["experiments"] if e["status"] == "aborted"]
+        assert [e["number"] for e in aborted] == [2, 3]
+        assert "shutter did not open" in aborted[0]["error"]
+        assert aborted[1]["error"] == "cut off: the experiment before it failed in the lab"
+        counted = [e for e in status["experiments"] if e["status"] in COUNTED]
+        points = [tuple(sorted(e["params"].items())) for e in counted]
+        assert len(points) == 4 and len(set(points)) == 4
+        for cut in aborted:  # both points were measured after all
+            assert tuple(sorted(cut["params"].items())) in points
+        # the lab may have been recovered: the next experiment ran the init list (arm home)
+        calls = _calls(sessions, request_id)
+        redo = min(e["number"] for e in counted if e["number"] > 3)
+        moving = [c for c in calls[redo] if c.method not in ("system.status", "pump.stop")]
+        assert moving[0].method == "robot.move"  # the init list's, before any pump moves
+        assert status["n_lab_failures"] == 1
+    finally:
+        daemon.stop()
