@@ -43,6 +43,7 @@ from hardware_interface.errors import (
     AppError,
 )
 from hardware_interface.handlers.auxiliary import AuxiliaryMethods
+from hardware_interface.handlers.gripper import GripperMethods
 from hardware_interface.handlers.heater import HeaterMethods
 from hardware_interface.handlers.pumps import PumpMethods
 from hardware_interface.handlers.reagents import ReagentMethods
@@ -62,6 +63,7 @@ T = TypeVar("T")
 
 POLL_S = 1.0  # lab seconds between busy/stable polls while waiting
 WATCH_CHUNK_S = 5.0  # lab seconds between heater safety reads during long waits
+CD_DRIVERS = ("mcd1_cd_spectrometer", "jasco_j1500")  # spectrometer.cd goes to one of these
 
 
 class Clock(Protocol):
@@ -127,7 +129,8 @@ class LabDaemon:
         # What the daemon believes each syringe holds, the heater's setpoint, the arm's place.
         self.belief = lab_state.BeliefStore(self.journal, self.pumps)
         by_driver = {d.driver: d.id for d in config.devices.values()}
-        self.cd_spec = by_driver.get("mcd1_cd_spectrometer")
+        # the project's CD board or the JASCO J-1500 (through its export folder), first listed
+        self.cd_spec = next((d.id for d in config.devices.values() if d.driver in CD_DRIVERS), None)
         self.abs_spec = by_driver.get("usb2000_seabreeze", self.cd_spec)
         self.pl_spec = by_driver.get("mpl1_pl_spectrometer")
         self._watchdog_stop = threading.Event()
@@ -353,6 +356,7 @@ class LabDaemon:
         pumps = PumpMethods(self)
         heater = HeaterMethods(self)
         robot = RobotMethods(self)
+        gripper = GripperMethods(self)
         spectrometers = SpectrometerMethods(self)
         valves = ValveMethods(self)
         auxiliary = AuxiliaryMethods(self)
@@ -383,6 +387,11 @@ class LabDaemon:
             "heater.pid": heater.heater_pid,
             "robot.move": robot.robot_move,
             "robot.status": robot.robot_status,
+            "gripper.activate": gripper.gripper_activate,
+            "gripper.move": gripper.gripper_move,
+            "gripper.grip": gripper.gripper_grip,
+            "gripper.stop": gripper.gripper_stop,
+            "gripper.status": gripper.gripper_status,
             "spectrometer.absorbance": spectrometers.spectrometer_absorbance,
             "spectrometer.cd": spectrometers.spectrometer_cd,
             "spectrometer.pl": spectrometers.spectrometer_pl,

@@ -19,7 +19,21 @@ A JSON file (see hardware_interface/examples/lab_real.json and lab_sim.json):
       }
     }
 
-Optional per device: "baudrate" (115200), "timeout_s" (1.0), "retries" (2). Errors name the file
+Ports: a device path ("/dev/ttyUSB0", "COM3" on Windows), any pyserial URL, or tcp://HOST:PORT.
+Vendor instruments (issue 23): "chemyx_fusion6000" pumps (with "diameter_mm"), "watlow_f4t"
+heaters (Modbus: tcp://HOST:502 or a serial port; "unit", "loop"), "robotiq_2f85" grippers
+("unit"); see examples/lab_sdfl_windows.json and lab_sdfl_sim.json. A "jasco_j1500" CD
+spectrometer has no port: it is reached through its vendor software's export folder
+(devices/jasco_export.py), with "export_dir" (the folder Spectra Manager exports spectra to) and
+one trigger, either "command" (an argv list run without a shell) or "macro_file" with
+"macro_dir" (a macro copied into the folder the software watches); optional "settle_s" (2.0: a
+new file counts once unchanged this long) and "ht_limit_V" (800: a higher photomultiplier
+voltage marks the spectrum saturated); see examples/lab_maosic_windows.json. Its "timeout_s" is
+how long one measurement may take (540 s unless given). Relative paths are taken from the
+daemon's working directory.
+
+Optional per device: "baudrate" (115200, or the vendor's default for the vendor drivers),
+"timeout_s" (1.0), "retries" (2). Errors name the file
 and the JSON path of the offending entry. `sim_config` builds the simulated lab's configuration
 without any file.
 """
@@ -42,12 +56,35 @@ DRIVER_KINDS: dict[str, str] = {
     "mcd1_cd_spectrometer": "spectrometer",
     "mpl1_pl_spectrometer": "spectrometer",
     "usb2000_seabreeze": "spectrometer",
+    "chemyx_fusion6000": "pump",
+    "watlow_f4t": "heater",
+    "robotiq_2f85": "gripper",
+    "jasco_j1500": "spectrometer",
 }
+
+# The line speed a driver opens with when the lab file names none (each vendor's default).
+DEFAULT_BAUDRATES: dict[str, int] = {
+    "chemyx_fusion6000": 9600,
+    "watlow_f4t": 9600,
+    "robotiq_2f85": 115200,
+}
+# Modbus drivers: the unit (slave) address used when the lab file names none.
+DEFAULT_UNITS: dict[str, int] = {"watlow_f4t": 1, "robotiq_2f85": 9}
+# How long one call may wait on the device when the lab file names no timeout_s (s). A CD scan
+# through the JASCO software takes minutes; 540 s stays below the core's 600 s call timeout
+# (maosic/hardware.py), so that the daemon's own "no export" error reaches the core first.
+DEFAULT_TIMEOUTS: dict[str, float] = {"jasco_j1500": 540.0}
+# Drivers that need no port (reached through a library or a folder, not a line).
+PORTLESS_DRIVERS = ("usb2000_seabreeze", "jasco_j1500")
+PUMP_DRIVERS = ("msp1_syringe_pump", "chemyx_fusion6000")
 
 _DEVICE_KEYS = {
     "driver", "port", "baudrate", "timeout_s", "retries",
     "reagent", "capacity_mL", "max_rate_mL_min", "valves", "positions", "serial",
+    "diameter_mm", "unit", "loop",
+    "export_dir", "command", "macro_file", "macro_dir", "settle_s", "ht_limit_V",
 }  # fmt: skip
+_JASCO_KEYS = ("export_dir", "command", "macro_file", "macro_dir", "settle_s", "ht_limit_V")
 _SAFETY_KEYS = {
     "min_setpoint_C", "max_setpoint_C", "overtemp_trip_C", "max_ramp_C_min",
     "max_flow_mL_min", "require_stable_heater",
@@ -74,6 +111,17 @@ class DeviceConfig:
     valves: dict[str, int] = field(default_factory=dict)  # boards: valve module id -> channel
     positions: tuple[str, ...] = ("home", "sampler", "abs", "cd", "waste")  # robots
     serial: str | None = None  # seabreeze: pick one spectrometer by serial number
+    diameter_mm: float | None = None  # Chemyx: syringe inner diameter (mm), required there
+    unit: int = 1  # Modbus drivers: the unit (slave) address
+    loop: int = 1  # Watlow F4T: the control loop driving the heater
+    # JASCO J-1500 (jasco_j1500): the vendor software's export folder and the trigger of a
+    # measurement, a command (argv, no shell) or a macro file dropped into macro_dir.
+    export_dir: str | None = None
+    command: tuple[str, ...] | None = None
+    macro_file: str | None = None
+    macro_dir: str | None = None
+    settle_s: float = 2.0  # JASCO: a new export counts once unchanged this long (s)
+    ht_limit_V: float = 800.0  # JASCO: photomultiplier voltage above which data is saturated
 
     @property
     def kind(self) -> str:
@@ -125,19 +173,34 @@ def _device(dev_id: str, raw: Any, where: str) -> DeviceConfig:
         f"{driver!r} is not one of {sorted(DRIVER_KINDS)}",
     )
     port = raw.get("port", "")
-    _need(isinstance(port, str) and (port or driver == "usb2000_seabreeze"), f"{where}.port",
+    _need(isinstance(port, str) and (port or driver in PORTLESS_DRIVERS), f"{where}.port",
           "must be a non-empty string (device path, serial URL or tcp://HOST:PORT)")  # fmt: skip
     kwargs: dict[str, Any] = {"id": dev_id, "driver": driver, "port": port}
+    if driver in DEFAULT_BAUDRATES:
+        kwargs["baudrate"] = DEFAULT_BAUDRATES[driver]
+    if driver in DEFAULT_UNITS:
+        kwargs["unit"] = DEFAULT_UNITS[driver]
+    if driver in DEFAULT_TIMEOUTS:
+        kwargs["timeout_s"] = DEFAULT_TIMEOUTS[driver]
     if "baudrate" in raw:
         kwargs["baudrate"] = int(_number(raw["baudrate"], f"{where}.baudrate"))
-    for key in ("timeout_s", "capacity_mL", "max_rate_mL_min"):
+    for key in ("timeout_s", "capacity_mL", "max_rate_mL_min", "diameter_mm"):
         if key in raw:
             kwargs[key] = _number(raw[key], f"{where}.{key}")
     if "retries" in raw:
         retries = raw["retries"]
         _need(isinstance(retries, int) and 0 <= retries <= 10, f"{where}.retries", "must be 0..10")
         kwargs["retries"] = retries
-    if driver == "msp1_syringe_pump":
+    for key, low, high in (("unit", 0, 247), ("loop", 1, 4)):
+        if key in raw:
+            value = raw[key]
+            _need(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+                  f"{where}.{key}", f"must be an integer {low}..{high}")  # fmt: skip
+            kwargs[key] = value
+    if driver == "chemyx_fusion6000":
+        _need("diameter_mm" in raw, f"{where}.diameter_mm",
+              "a Chemyx pump needs its syringe's inner diameter (mm)")  # fmt: skip
+    if driver in PUMP_DRIVERS:
         _need(isinstance(raw.get("reagent"), str), f"{where}.reagent", "a pump needs its reagent")
         kwargs["reagent"] = raw["reagent"]
     if "valves" in raw:
@@ -152,7 +215,44 @@ def _device(dev_id: str, raw: Any, where: str) -> DeviceConfig:
         kwargs["positions"] = tuple(positions)
     if "serial" in raw:
         kwargs["serial"] = str(raw["serial"])
+    if driver == "jasco_j1500":
+        kwargs |= _jasco(raw, where)
+    else:
+        misplaced = sorted(k for k in _JASCO_KEYS if k in raw)
+        _need(not misplaced, where, f"keys {misplaced} are for a jasco_j1500 only")
     return DeviceConfig(**kwargs)
+
+
+def _path(raw: dict[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    _need(value is None or (isinstance(value, str) and value.strip() != ""), f"{where}.{key}",
+          "must be a non-empty path")  # fmt: skip
+    return value
+
+
+def _jasco(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The export folder and the one trigger of a JASCO J-1500 (devices/jasco_export.py)."""
+    export_dir = _path(raw, "export_dir", where)
+    _need(export_dir is not None, f"{where}.export_dir",
+          "a jasco_j1500 needs the folder its software exports spectra to")  # fmt: skip
+    command = raw.get("command")
+    if command is not None:
+        _need(isinstance(command, list) and command
+              and all(isinstance(a, str) and a for a in command), f"{where}.command",
+              "must be a non-empty list of strings (the program, then its arguments)")  # fmt: skip
+        command = tuple(command)
+    macro_file = _path(raw, "macro_file", where)
+    macro_dir = _path(raw, "macro_dir", where)
+    _need((command is None) != (macro_file is None), where,
+          'give exactly one trigger: "command" or "macro_file"')  # fmt: skip
+    _need((macro_file is None) == (macro_dir is None), f"{where}.macro_dir",
+          '"macro_file" and "macro_dir" (the folder the software watches) go together')  # fmt: skip
+    found: dict[str, Any] = {"export_dir": export_dir, "command": command,
+                             "macro_file": macro_file, "macro_dir": macro_dir}  # fmt: skip
+    for key in ("settle_s", "ht_limit_V"):
+        if key in raw:
+            found[key] = _number(raw[key], f"{where}.{key}")
+    return found
 
 
 def parse_config(data: Any, source: str = "lab config") -> LabConfig:

@@ -35,7 +35,6 @@ import contextlib
 import io
 import json
 import logging
-import resource
 import signal
 import socket
 import ssl
@@ -60,6 +59,11 @@ from hardware_interface.journal import JournalError
 from hardware_interface.jsonrpc import Dispatcher
 from hardware_interface.labconfig import ConfigError, LabConfig, load_config, sim_config
 from hardware_interface.lease import CALLER_EPOCH, LEASE_HEADER, parse_epoch
+
+try:  # POSIX only: Windows (a lab PC beside the vendors' software) has no such module
+    import resource
+except ImportError:
+    resource = None  # type: ignore[assignment]
 
 log = logging.getLogger("hardware_interface.rpc")
 
@@ -472,7 +476,6 @@ def build_sim_daemon(
     hardware; None starts a fresh lab. Both may name files that do not exist yet.
     """
     from hardware_interface.sim.emulators.lab import new_lab_key, serve_lab
-    from hardware_interface.sim.emulators.pty_bridge import PtyBridge
     from hardware_interface.sim.state_file import SimStateError
     from hardware_interface.sim.world import SimLab
 
@@ -503,6 +506,9 @@ def build_sim_daemon(
     emulators = serve_lab(world, config, lab_key)
     backend = SimBackend(world, emulators, lab_key)
     if pty:
+        # pseudo-terminals are POSIX-only: imported only when asked for, never on Windows
+        from hardware_interface.sim.emulators.pty_bridge import PtyBridge
+
         devices = {}
         for dev_id, dev in config.devices.items():
             bridge = PtyBridge(emulators[dev_id])
@@ -607,7 +613,12 @@ def start_daemon(
 
 def _fit_connections(max_connections: int) -> int:
     """``max_connections``, after raising this process's soft open-file limit toward the hard
-    one if it is too low for them; lowered (with a warning) if even the hard limit is."""
+    one if it is too low for them; lowered (with a warning) if even the hard limit is.
+
+    Without the POSIX ``resource`` module (Windows) it is returned unchanged: Windows sockets are
+    handles with no per-process soft limit of this kind to raise."""
+    if resource is None:
+        return max_connections
     needed = max_connections + FD_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:

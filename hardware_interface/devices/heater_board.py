@@ -3,7 +3,7 @@ cartridge, K-type thermocouple, plus a peristaltic pump stepper channel."""
 
 from __future__ import annotations
 
-from hardware_interface.devices.base import GarbledReply, LineDevice, check_range
+from hardware_interface.devices.base import DeviceError, GarbledReply, LineDevice, check_range
 from hardware_interface.devices.capabilities import HeaterState
 from hardware_interface.devices.protocol import fmt
 from hardware_interface.transports import Transport
@@ -52,9 +52,18 @@ class HeaterBoard(LineDevice):
         self._query("OFF")
 
     def stop(self) -> None:
-        """Safe state: heater power off and the peristaltic pump stopped."""
-        self._query("OFF")
-        self._query("PER", fmt(0.0))
+        """Safe state: heater power off and the peristaltic pump stopped.
+
+        Both commands are always sent, so a refused or lost OFF still stops the pump; the first
+        failure is raised afterwards."""
+        first: DeviceError | None = None
+        for command in (("OFF",), ("PER", fmt(0.0))):
+            try:
+                self._query(*command)
+            except DeviceError as exc:
+                first = exc if first is None else first
+        if first is not None:
+            raise first
 
     def status(self) -> HeaterState:
         words = self._query("TMP")

@@ -1,4 +1,13 @@
-"""Driver of the MAOSIC syringe pump board (model MSP-1: one stepper-driven syringe per line)."""
+"""Driver of the MAOSIC syringe pump board (model MSP-1: one stepper-driven syringe per line).
+
+MSP1 is this project's own board protocol, not Longer's. The MAOSIC paper's pumps are Longer
+MSP1-C2 OEM syringe pump modules; the project's pump board (firmware in
+hardware_interface/firmware/arduino/msp1_pump/, protocol in
+hardware_interface/firmware/docs/firmware_protocol.md) drives such a module and speaks the
+protocol below to the daemon. Longer publishes no serial protocol for the MSP1-C2 that we found,
+so no driver here talks to the module itself, and nothing below is Longer's command set: "MSP1"
+is the project board's model name, not a claim about Longer's.
+"""
 
 from __future__ import annotations
 

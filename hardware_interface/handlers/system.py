@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from hardware_interface import safety
 from hardware_interface.devices.arduino_board import MAX_SPEED_STEPS_S, MAX_STEPS
 from hardware_interface.devices.heater_board import PERISTALTIC_MAX_RPM
+from hardware_interface.devices.robotiq_2f85 import CLOSED, OPEN
 from hardware_interface.errors import ERROR_CODES
 from hardware_interface.jsonrpc import RpcError
 
@@ -58,6 +59,7 @@ class SystemMethods:
             elif dev.kind == "spectrometer":
                 measures = {
                     "mcd1_cd_spectrometer": ["absorbance", "cd"],
+                    "jasco_j1500": ["absorbance", "cd"],
                     "mpl1_pl_spectrometer": ["pl"],
                     "usb2000_seabreeze": ["absorbance"],
                 }[dev.driver]
@@ -65,6 +67,15 @@ class SystemMethods:
                     "measures": measures,
                     "limits": {"integration_ms": [1.0, 10000.0]},
                     "units": {"wavelength": "nm", "cd": "mdeg", "absorbance": "OD"},
+                }
+            elif dev.kind == "gripper":
+                entry |= {
+                    "limits": {"position": [OPEN, CLOSED], "speed": [0, 255], "force": [0, 255]},
+                    "units": {
+                        "position": "counts (0 open, 255 closed)",
+                        "speed": "counts (255 fastest)",
+                        "force": "counts (255 strongest)",
+                    },
                 }
             else:  # a board: its valves are listed as their own modules
                 entry |= {
@@ -111,6 +122,9 @@ class SystemMethods:
                 elif dev.kind == "robot":
                     where, busy = self.lab.call(dev.id, lambda d: d.position(), check_fault=False)
                     extra = {"position": where}
+                elif dev.kind == "gripper":
+                    grip = self.lab.call(dev.id, lambda d: d.status(), check_fault=False)
+                    busy, extra = grip.busy, {"position": grip.position}
                 elif dev.kind == "board":
                     opened = self.lab.call(dev.id, lambda d: d.valves(), check_fault=False)
                     for vid, (_, channel) in self.lab.valves.items():

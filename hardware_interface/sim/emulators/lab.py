@@ -10,13 +10,18 @@ from hardware_interface.labconfig import LabConfig
 from hardware_interface.sim.emulators import registry
 from hardware_interface.sim.emulators.arduino import ArduinoEmulator
 from hardware_interface.sim.emulators.base import LineEmulator
+from hardware_interface.sim.emulators.chemyx import ChemyxEmulator
 from hardware_interface.sim.emulators.heater import HeaterBoardEmulator
 from hardware_interface.sim.emulators.pump import SyringePumpEmulator
 from hardware_interface.sim.emulators.robot import RobotArmEmulator
+from hardware_interface.sim.emulators.robotiq import Robotiq2F85Emulator
 from hardware_interface.sim.emulators.spectrometers import (
     CdSpectrometerEmulator,
     PlSpectrometerEmulator,
 )
+from hardware_interface.sim.emulators.watlow import WatlowF4TEmulator
+
+CUVETTE_GRIP_POSITION = 189  # where the 2F-85's fingers meet the simulated cuvette (0..255)
 
 _counter = itertools.count(1)
 
@@ -47,6 +52,14 @@ def build_emulators(world: Any, config: LabConfig) -> dict[str, LineEmulator]:
             emulators[dev.id] = CdSpectrometerEmulator(world, lock)
         elif dev.driver == "mpl1_pl_spectrometer":
             emulators[dev.id] = PlSpectrometerEmulator(world, lock)
+        elif dev.driver == "chemyx_fusion6000":
+            emulators[dev.id] = ChemyxEmulator(world, dev.id, dev.reagent, dev.capacity_mL, lock)
+        elif dev.driver == "watlow_f4t":
+            emulators[dev.id] = WatlowF4TEmulator(world, dev.unit, lock=lock)
+        elif dev.driver == "robotiq_2f85":
+            emulators[dev.id] = Robotiq2F85Emulator(
+                world.clock.now, CUVETTE_GRIP_POSITION, dev.unit, lock=lock
+            )
         else:
             raise ValueError(f"{dev.id}: driver {dev.driver!r} has no emulator")
     return emulators
