@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         choose,
         compare,
         crates,
+        explain,
         operator,
         queue_page,
         runs,
@@ -82,6 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         choose.bp,
         crates.bp,
         attachments.bp,
+        explain.bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -24,6 +24,7 @@ from hardware_interface.jsonrpc import INVALID_PARAMS, Dispatcher, RpcError
 from maosic.analysis.reward import METRICS
 from maosic.crate_service import crate_methods
 from maosic.db.crypto import LogCipher
+from maosic.explain_service import explanation
 from maosic.optimize.registry import DEFAULT_OPTIMIZER, OPTIMIZERS
 from maosic.plan_service import PlanService
 from maosic.rpc_auth import Authenticator, AuthFailure, Caller
@@ -96,6 +97,12 @@ def method_table(
         }
 
     chosen = PlanService(service)  # experiments people choose: maosic/plan_service.py
+
+    def explained(caller: Caller, id: int) -> dict[str, Any]:
+        """What drove the request's result (maosic/explain_service.py)."""
+        with service.sessions() as session:
+            return {"id": id, **explanation(session, service._get(session, id, caller))}
+
     table: dict[str, Callable[..., Any]] = {
         "request.submit": _as_caller(service.submit),
         "request.status": _as_caller(service.status),
@@ -107,6 +114,7 @@ def method_table(
         "request.suggest": _as_caller(chosen.suggest),
         "request.plan": _as_caller(chosen.plan),
         "request.replicates": _as_caller(chosen.replicates),
+        "request.explain": _as_caller(explained),
         "queue.list": _as_caller(service.queue_list),
         "core.describe": describe,
     }

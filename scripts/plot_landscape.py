@@ -104,7 +104,6 @@ def plot_cs3cu2i5(out: Path, seed: int) -> Path:
     ax_s.legend(fontsize=8)
     temps = np.linspace(110.0, 180.0, 141)
     ax_t.plot(temps, [ch.cs3cu2i5_plqy_truth(dict(x_opt, T=v)) for v in temps])
-    ax_t.axvline(150.0, color="k", ls="--", lw=0.6)
     ax_t.set(xlabel="T (°C)", ylabel="PLQY proxy (%)", title="PLQY vs T at the best flows")
     path = out / "cs3cu2i5_pl.png"
     fig.savefig(path, dpi=110)

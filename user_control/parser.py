@@ -221,6 +221,15 @@ def _request_id(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", type=int, help="request id")
 
 
+def _show(p: argparse.ArgumentParser) -> None:
+    _request_id(p)
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="also which inputs drove the result (SHAP values of a surrogate, held-out R²)",
+    )
+
+
 def _watch(p: argparse.ArgumentParser) -> None:
     _request_id(p)
     p.add_argument("--interval", type=positive, default=1.0, help="polling period, s (1)")
@@ -282,7 +291,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "watch": ("follow a request with a progress bar", _watch, requests_cli.cmd_watch),
     "queue": ("active requests in FIFO order", _nothing, requests_cli.cmd_queue),
     "requests": ("recent requests", _requests, requests_cli.cmd_requests),
-    "show": ("a request, its experiments and the best so far", _request_id, requests_cli.cmd_show),
+    "show": ("a request, its experiments and the best so far", _show, requests_cli.cmd_show),
     "cancel": ("cancel a request", _cancel, requests_cli.cmd_cancel),
     "export": ("experiments of a request as CSV", _export, requests_cli.cmd_export),
     "import-crate": ("an RO-Crate as a done request", crate_cli.import_args, crate_cli.cmd_import),

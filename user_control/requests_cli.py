@@ -330,10 +330,42 @@ def cmd_requests(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_show(ctx: Context, args: argparse.Namespace) -> int:
-    """``show ID``: the request, its experiments and the best so far."""
+    """``show ID [--explain]``: the request, its experiments and the best so far; with
+    ``--explain`` which inputs drove the result (maosic/explain.py, computed by the core)."""
     info = ctx.core("request.status", id=args.id, experiments=True)
-    ctx.emit(info, render_request(info) + render_experiments(info.get("experiments", [])))
+    lines = render_request(info) + render_experiments(info.get("experiments", []))
+    if getattr(args, "explain", False):
+        info = {**info, "explanation": ctx.core("request.explain", id=args.id)}
+        lines += [""] + render_explanation(info["explanation"])
+    ctx.emit(info, lines)
     return EXIT_OK
+
+
+def render_explanation(found: dict[str, Any]) -> list[str]:
+    """The explanation as the terminal shows it: one row per input, then R² and the verdict."""
+    if not found.get("available"):
+        return [f"what drove the result: not available: {found.get('reason')}"]
+    lines = [
+        "what drove the result (SHAP values of a surrogate fitted on the experiments):",
+        f"  {'input':12s} {'importance':>11s}  {'direction':14s} range explored",
+    ]
+    for factor in found["factors"]:
+        direction = "raises it" if factor["direction"] >= 0 else "lowers it"
+        lines.append(
+            f"  {factor['name']:12s} {factor['importance']:11.4g}  "
+            f"{direction} ({factor['direction']:+.2f}) {100 * factor['span']:5.0f} %"
+        )
+    lines.append(
+        f"  surrogate R² on held-out experiments: {found['r2_heldout']:.2f} "
+        f"({found['folds']}-fold, {found['n']} experiments, {found['method']})"
+    )
+    if found["verdict"] == "ok":
+        lines.append("  verdict: ok")
+    else:
+        lines.append(
+            f"  verdict: {found['verdict']}, do not trust it: " + "; ".join(found["reasons"])
+        )
+    return lines
 
 
 def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:

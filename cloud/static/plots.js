@@ -185,6 +185,17 @@ const Plots = (() => {
     canvas.dataset.points = String(all.length);
   }
 
+  /* The value scale to the right of a plot area whose right padding is r. */
+  function colourBar(ctx, w, h, r, vr) {
+    const bx = w - r + 16, top = PAD.top, bottom = h - PAD.bottom;
+    for (let i = 0; i <= 100; i++) {
+      ctx.fillStyle = colour(i / 100);
+      ctx.fillRect(bx, bottom - ((bottom - top) * (i + 1)) / 101, 12, (bottom - top) / 100 + 1);
+    }
+    ctx.fillStyle = INK; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    ctx.fillText(fmt(vr[1]), bx + 15, top + 4); ctx.fillText(fmt(vr[0]), bx + 15, bottom - 4);
+  }
+
   /* points: [{x, y, value (null = not measured yet), failed}], ranges from the space's bounds. */
   function map(canvas, points, labels, xRange, yRange, best) {
     if (!points.length) { empty(canvas, "no experiments yet"); return; }
@@ -207,14 +218,7 @@ const Plots = (() => {
       ctx.strokeStyle = "#dc2626"; ctx.lineWidth = 2;
       ctx.beginPath(); ctx.arc(sx(best.x), sy(best.y), 9, 0, 2 * Math.PI); ctx.stroke();
     }
-    // Colour bar: reward scale on the right.
-    const bx = w - r + 16, top = PAD.top, bottom = h - PAD.bottom;
-    for (let i = 0; i <= 100; i++) {
-      ctx.fillStyle = colour(i / 100);
-      ctx.fillRect(bx, bottom - ((bottom - top) * (i + 1)) / 101, 12, (bottom - top) / 100 + 1);
-    }
-    ctx.fillStyle = INK; ctx.textAlign = "left"; ctx.textBaseline = "middle";
-    ctx.fillText(fmt(vr[1]), bx + 15, top + 4); ctx.fillText(fmt(vr[0]), bx + 15, bottom - 4);
+    colourBar(ctx, w, h, r, vr);  // the reward scale on the right
     canvas.dataset.points = String(points.length);
   }
 
@@ -236,5 +240,50 @@ const Plots = (() => {
     line(canvas, series, { x: "wavelength (nm)", y: unitLabel }, { vlines: centres, legend });
   }
 
-  return { line, map, spectrum, colour, empty };
+  /* items: [{label, value (>= 0), sign (+1 raises the reward, -1 lowers it)}], largest first:
+     horizontal bars, blue for a factor that raises the reward, orange for one that lowers it. */
+  function bars(canvas, items, xLabel) {
+    if (!items.length) { empty(canvas, "nothing to show"); return; }
+    const { ctx, w, h } = setup(canvas);
+    const left = 110, right = 70, top = 8, rowH = Math.min(34, (h - top - 30) / items.length);
+    const vmax = Math.max(...items.map((i) => i.value), 1e-12);
+    const sx = (v) => left + (v / vmax) * (w - left - right);
+    items.forEach((item, k) => {
+      const y = top + k * rowH;
+      ctx.fillStyle = item.sign >= 0 ? "#2563eb" : "#ea580c";
+      ctx.fillRect(left, y + 5, Math.max(1, sx(item.value) - left), rowH - 10);
+      ctx.fillStyle = INK; ctx.textAlign = "right"; ctx.textBaseline = "middle";
+      ctx.fillText(item.label, left - 8, y + rowH / 2);
+      ctx.textAlign = "left"; ctx.fillStyle = MUTED;
+      ctx.fillText(`${fmt(item.value)} ${item.sign >= 0 ? "▲" : "▼"}`, sx(item.value) + 6, y + rowH / 2);
+    });
+    ctx.fillStyle = INK; ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+    ctx.fillText(xLabel || "", left + (w - left - right) / 2, h - 4);
+    canvas.dataset.bars = JSON.stringify(items.map((i) => i.label));
+  }
+
+  /* surface: {x_name, y_name, x: [..], y: [..], z: [[row per y]], fixed}: a heat map of the
+     surrogate's prediction over two factors, the measured points on top. */
+  function surface(canvas, s, points) {
+    if (!s || !s.x || !s.x.length) { empty(canvas, "no surface"); return; }
+    const xr = [s.x[0], s.x[s.x.length - 1]], yr = [s.y[0], s.y[s.y.length - 1]];
+    const { ctx, sx, sy, w, h, r } = frame(canvas, xr, yr, { x: s.x_name, y: s.y_name }, 56);
+    const flat = s.z.flat();
+    const vr = extent(flat, 0);
+    const dx = (xr[1] - xr[0]) / Math.max(1, s.x.length - 1), dy = (yr[1] - yr[0]) / Math.max(1, s.y.length - 1);
+    s.y.forEach((yv, j) => s.x.forEach((xv, i) => {
+      ctx.fillStyle = colour((s.z[j][i] - vr[0]) / (vr[1] - vr[0]));
+      const x0 = sx(Math.max(xr[0], xv - dx / 2)), x1 = sx(Math.min(xr[1], xv + dx / 2));
+      const y0 = sy(Math.min(yr[1], yv + dy / 2)), y1 = sy(Math.max(yr[0], yv - dy / 2));
+      ctx.fillRect(x0, y0, x1 - x0 + 0.5, y1 - y0 + 0.5);
+    }));
+    ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.lineWidth = 1;
+    for (const p of points || []) {
+      ctx.beginPath(); ctx.arc(sx(p.x), sy(p.y), 3, 0, 2 * Math.PI); ctx.stroke();
+    }
+    colourBar(ctx, w, h, r, vr);
+    canvas.dataset.cells = String(flat.length);
+  }
+
+  return { line, map, spectrum, colour, empty, bars, surface };
 })();

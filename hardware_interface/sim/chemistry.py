@@ -7,14 +7,16 @@ CsPbBr3 (chemistry "cspbbr3"), after the MAOSIC paper's Fig. 2:
     inputs T (°C, reactor temperature) in [90, 180] and C (mmol/mL of Cs+) in [0.2, 1.2];
     objective |CD| (mdeg) at the first exciton absorption peak.  Global optimum ~1.0 mdeg near
     (130 °C, 0.8 mmol/mL), a local optimum ~0.4 mdeg near (110 °C, 0.4 mmol/mL), weak CD above
-    160 °C (cubic quantum dots take over), and at 130 °C |CD| proportional to C up to the
-    optimum, still >= 80 % of the optimum at 1.0 mmol/mL (the paper's "roughly linear up to
-    1.0 mmol/mL" read together with its optimum at 0.8).
+    160 °C (cubic quantum dots take over), and at 130 °C |CD| proportional to C up to ~0.8
+    mmol/mL and within ~5 % of the optimum from there to 1.0 mmol/mL (the paper's "roughly
+    proportional up to 1.0 mmol/mL" read together with its optimum near 0.8), falling beyond.
 
 Cs3Cu2I5 with a ZnI2 additive (chemistry "cs3cu2i5"), after the self-driving fluidic lab papers:
     inputs T (°C) in [120, 180] and four stream flow rates (uL/min) q_CuI, q_ZnI2, q_CsOA, q_ODE
     whose box bounds make the total 600-900 uL/min everywhere in the box;
-    objective a PLQY proxy (%) with best value ~31 %, random search reaching ~17 % in 16 tries.
+    objective a PLQY proxy (%) with best value ~31 %, random search reaching ~17 % in 16 tries;
+    PLQY rises with T, falls with Cs-oleate, rises with CuI and ZnI2, ODE hardly matters (the
+    papers' SHAP signs and order).
 """
 
 from __future__ import annotations
@@ -90,16 +92,22 @@ CSPBBR3_SPACE = SearchSpace(
 
 # Shape constants.  The global ridge: its best temperature drifts with C (hotter for richer
 # precursor), which makes the landscape non-separable like the paper's tilted Fig. 2a basin.
-_G_AMP = 1.3482  # mdeg, scaled so the global maximum is 1.00 mdeg
+_G_AMP = 1.26123  # mdeg, scaled so the global maximum is 1.00 mdeg
 _G_T0 = 130.0  # °C, ridge temperature at C = _G_C0
 _G_C0 = 0.8  # mmol/mL
 _G_TILT = 8.0  # °C per mmol/mL: ridge temperature drift with C
 _G_SIG_T_LOW = 9.0  # °C, ridge width on the cold side
 _G_SIG_T_HIGH = 15.0  # °C, ridge width on the hot side
-_G_C_KNEE = 0.65  # mmol/mL: |CD| ~ C below the knee, then it rolls over
-_G_C_ROLL = 0.35  # mmol/mL: width of the roll-over beyond the knee
+# |CD| grows in proportion to C until the product's own growth saturates near 0.8 mmol/mL
+# (a soft minimum of C and a gently falling plateau, so the optimum stays near 0.8 and |CD| is
+# still within ~3 % of it at 1.0 mmol/mL), and falls beyond 1.0 mmol/mL (aggregation).
+_G_C_PLATEAU = 0.79  # mmol/mL: plateau height, in the units of C, at C = 0.8
+_G_C_PLATEAU_SLOPE = 0.25  # relative fall of the plateau per mmol/mL
+_G_C_SOFTMIN = 30.0  # exponent of the soft minimum: larger, sharper corner
+_G_C_FALL = 1.0  # mmol/mL: above this, aggregation removes chiral platelets
+_G_C_FALL_W = 0.3  # mmol/mL: Gaussian width of that fall
 # The local optimum: a separate, narrower family of chiral platelets at low T and C.
-_L_AMP = 0.306  # mdeg
+_L_AMP = 0.31218  # mdeg, scaled so the local maximum is 0.394 mdeg
 _L_T0 = 108.6  # °C
 _L_C0 = 0.4  # mmol/mL
 _L_SIG_T = 4.5  # °C
@@ -112,9 +120,12 @@ _BG_PER_C = 0.02  # mdeg per mmol/mL
 
 
 def _concentration_shape(c: np.ndarray) -> np.ndarray:
-    """C times a Gaussian roll-over above the knee: linear growth, then saturation."""
-    excess = np.maximum(c - _G_C_KNEE, 0.0)
-    return c * np.exp(-0.5 * (excess / _G_C_ROLL) ** 2)
+    """Linear growth in C, a plateau from ~0.8 to 1.0 mmol/mL, then a fall."""
+    c = np.maximum(c, 1e-9)
+    plateau = _G_C_PLATEAU * (1.0 - _G_C_PLATEAU_SLOPE * (c - _G_C0))
+    soft_min = (c**-_G_C_SOFTMIN + plateau**-_G_C_SOFTMIN) ** (-1.0 / _G_C_SOFTMIN)
+    excess = np.maximum(c - _G_C_FALL, 0.0)
+    return soft_min * np.exp(-0.5 * (excess / _G_C_FALL_W) ** 2)
 
 
 def _hot_cut(t: np.ndarray) -> np.ndarray:
@@ -150,8 +161,8 @@ def cspbbr3_cd_truth(T_C: ArrayLike, C_mmol_mL: ArrayLike) -> ArrayLike:
 
 # Found once with scipy.optimize (Nelder-Mead from the 0.5 °C x 0.01 grid maximum; re-derived by
 # tests/sim/test_chemistry.py) and stored.
-CSPBBR3_OPTIMUM: tuple[tuple[float, float], float] = ((130.037, 0.8047), 1.0000)
-CSPBBR3_LOCAL_OPTIMUM: tuple[tuple[float, float], float] = ((109.950, 0.4021), 0.3941)
+CSPBBR3_OPTIMUM: tuple[tuple[float, float], float] = ((130.232, 0.8291), 1.0000)
+CSPBBR3_LOCAL_OPTIMUM: tuple[tuple[float, float], float] = ((109.798, 0.4019), 0.3941)
 
 # Noise model (issue 5 item 3).
 CSPBBR3_T_RIPPLE_C = 0.3  # °C, standard deviation of the heater ripple seen by the product
@@ -170,6 +181,107 @@ def cspbbr3_cd_noisy(T_C: float, C_mmol_mL: float, rng: np.random.Generator) -> 
     signal = float(cspbbr3_cd_truth(t_eff, C_mmol_mL))
     signal *= 1.0 + rng.normal(0.0, CSPBBR3_SAMPLE_CV)
     return abs(signal + rng.normal(0.0, CSPBBR3_CD_NOISE_MDEG))
+
+
+@dataclass(frozen=True)
+class CsPbBr3Realism:
+    """How far a CsPbBr3 measurement departs from the truth (one setting of the twin).
+
+    t_ripple_C: heater ripple seen by the product (°C, sd); sample_cv: run-to-run variation of
+    the product (relative sd); cd_noise_mdeg: spectrometer noise at the exciton (mdeg, sd);
+    day_gain_cv: a day's precursor batch and instrument calibration scale every |CD| of that day
+    (relative sd); day_t_offset_C: a day's thermocouple/block offset (°C, sd); loops_per_day:
+    experiments per day (0: one day, no drift); failure_rate: share of syntheses that fail
+    (clogged line, bubble in the cuvette: nothing chiral is measured).
+    """
+
+    t_ripple_C: float = CSPBBR3_T_RIPPLE_C
+    sample_cv: float = CSPBBR3_SAMPLE_CV
+    cd_noise_mdeg: float = CSPBBR3_CD_NOISE_MDEG
+    day_gain_cv: float = 0.0
+    day_t_offset_C: float = 0.0
+    loops_per_day: int = 0
+    failure_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("t_ripple_C", "sample_cv", "cd_noise_mdeg", "day_gain_cv", "day_t_offset_C"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"CsPbBr3Realism: {name} must be >= 0, got {getattr(self, name)}")
+        if self.loops_per_day < 0:
+            raise ValueError(
+                f"CsPbBr3Realism: loops_per_day must be >= 0, got {self.loops_per_day}"
+            )
+        if not 0.0 <= self.failure_rate < 1.0:
+            raise ValueError(
+                f"CsPbBr3Realism: failure_rate must be in [0, 1), got {self.failure_rate}"
+            )
+
+
+# "ideal": the twin as the tests and the default simulated lab measure it (noise of one good
+# instrument on one day).  "paper": what a real lab adds over a ~120-loop campaign (~2 min a loop,
+# about four hours of synthesis a day): the fluidic-lab papers measured 1-5 % run-to-run
+# variation (5 % here, the upper end, for hand-made Cs-oleate that ages), 0.1 mdeg of noise on
+# |CD| read at the exciton (a 100 ms in-flow reading of a ~1 mdeg signal), a new precursor batch
+# and re-calibration each day (5 % gain, 1 °C offset), and one synthesis in twenty that yields
+# nothing.  docs/simulated_lab.md gives the reasoning and what SNOBFIT needs under it
+# (scripts/twin_paper_mode.py).
+CSPBBR3_REALISM: dict[str, CsPbBr3Realism] = {
+    "ideal": CsPbBr3Realism(),
+    "paper": CsPbBr3Realism(
+        t_ripple_C=0.5,
+        sample_cv=0.05,
+        cd_noise_mdeg=0.1,
+        day_gain_cv=0.05,
+        day_t_offset_C=1.0,
+        loops_per_day=120,
+        failure_rate=0.05,
+    ),
+}
+
+
+class CsPbBr3Lab:
+    """A series of CsPbBr3 measurements under one realism setting: it counts experiments, so
+    that day-to-day drift and failed syntheses follow the campaign as in a real lab.
+
+    ``measure(T, C)`` returns one measured |CD| (mdeg) at the first exciton; the noise draws come
+    from ``rng`` (deterministic under a seed).  ``day`` is the current day (0-based).
+    """
+
+    def __init__(self, realism: CsPbBr3Realism | str, rng: np.random.Generator) -> None:
+        if isinstance(realism, str):
+            if realism not in CSPBBR3_REALISM:
+                raise ValueError(
+                    f"CsPbBr3Lab: unknown realism {realism!r}; known: {sorted(CSPBBR3_REALISM)}"
+                )
+            realism = CSPBBR3_REALISM[realism]
+        self.realism = realism
+        self._rng = rng
+        self.count = 0
+        self._day = -1
+        self._day_gain = 1.0
+        self._day_offset_C = 0.0
+
+    @property
+    def day(self) -> int:
+        per_day = self.realism.loops_per_day
+        return 0 if per_day == 0 else self.count // per_day
+
+    def _new_day_if_due(self) -> None:
+        if self.day != self._day:
+            self._day = self.day
+            r = self.realism
+            self._day_gain = max(1.0 + self._rng.normal(0.0, r.day_gain_cv), 0.0)
+            self._day_offset_C = self._rng.normal(0.0, r.day_t_offset_C)
+
+    def measure(self, T_C: float, C_mmol_mL: float) -> float:
+        self._new_day_if_due()
+        r = self.realism
+        self.count += 1
+        failed = self._rng.random() < r.failure_rate
+        t_eff = float(T_C) + self._day_offset_C + self._rng.normal(0.0, r.t_ripple_C)
+        signal = 0.0 if failed else float(cspbbr3_cd_truth(t_eff, C_mmol_mL))
+        signal *= self._day_gain * (1.0 + self._rng.normal(0.0, r.sample_cv))
+        return abs(signal + self._rng.normal(0.0, r.cd_noise_mdeg))
 
 
 def cspbbr3_exciton_nm(T_C: ArrayLike, C_mmol_mL: ArrayLike) -> ArrayLike:
@@ -302,20 +414,30 @@ _SIDE_UV_SIGMA_NM = 14.0
 _SIDE_RED_NM = 600.0  # low-temperature CuI-rich side product
 _SIDE_RED_SIGMA_NM = 35.0
 
-# PLQY model: a product of bell-shaped factors in the stoichiometric ratios and T.
+# PLQY model (after the self-driving fluidic lab papers' SHAP analysis of Cs3Cu2I5): PLQY rises
+# with T over 120-180 °C, falls as Cs-oleate rises, rises with CuI and with ZnI2, and ODE (the
+# diluent) has no significant effect; importance CsOA > T > CuI > ZnI2 > ODE.  A product of
+# factors; docs/simulated_lab.md gives the reasoning, scripts/twin_effects.py the measured effects.
 _Q_PLQY_MAX = 31.0  # %
-_Q_T_BEST = 140.0  # °C
-_Q_T_SIG = 14.0  # °C
-_Q_T_HOT = 150.0  # °C, PL falls steeply above this
-_Q_T_HOT_SIG = 8.0
-_Q_CS_CU_BEST = 1.15  # CsOA : CuI flow ratio
-_Q_CS_CU_SIG = 0.145
-_Q_ZN_CU_BEST = 0.62  # ZnI2 : CuI flow ratio
-_Q_ZN_CU_SIG = 0.16
-_Q_DIL_BEST = 0.50  # ODE fraction of the total flow
-_Q_DIL_SIG = 0.06
+_Q_T_BEST = 172.0  # °C: crystallinity improves with T; past ~172 °C the product starts to ripen
+_Q_T_SIG = 18.0  # °C
+# Cs excess over the iodide sources.  Excess Cs-oleate leaves Cs-rich side phases and free oleate
+# that quench the emission; CuI and ZnI2 both bring iodide (ZnI2 half as much per uL at the
+# stocks' concentrations).  The iodide side enters with a power below 1: extra CuI also makes
+# weakly emissive CsCu2I3, so adding CuI helps less than removing Cs-oleate.
+_Q_CS_REF_UL_MIN = 150.0  # uL/min, reference flow that makes the excess dimensionless
+_Q_ZN_IODIDE = 0.5  # iodide of one uL of ZnI2 stock relative to one uL of CuI stock
+_Q_IODIDE_POWER = 0.6
+_Q_CS_EXCESS_BEST = 0.66  # near the low end of the box's range (0.51-1.26)
+_Q_CS_EXCESS_SIG = 0.075  # width in ln(excess)
+# ZnI2 passivates iodide vacancies: best at 14 % of the stream, half the PLQY without it.
+_Q_ZN_FRAC_BEST = 0.14
+_Q_ZN_FRAC_SIG = 0.022
+_Q_ZN_FLOOR = 0.5
+# Total flow sets the residence time (40-60 s at 900-600 uL/min); a weak optimum near 750 uL/min.
+# ODE changes only the total flow, which is why its effect is insignificant.
 _Q_TOTAL_BEST = 750.0  # uL/min
-_Q_TOTAL_SIG = 150.0  # uL/min
+_Q_TOTAL_SIG = 200.0  # uL/min
 
 
 def _as_cs3cu2i5_point(x: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -333,24 +455,21 @@ def _cs3cu2i5_factors(p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     t = p["T"]
     cu = np.maximum(p["q_CuI"], 1e-9)
     total = np.maximum(p["q_CuI"] + p["q_ZnI2"] + p["q_CsOA"] + p["q_ODE"], 1e-9)
-    cs_cu = p["q_CsOA"] / cu
-    zn_cu = p["q_ZnI2"] / cu
-    ode_frac = p["q_ODE"] / total
+    iodide = np.maximum(p["q_CuI"] + _Q_ZN_IODIDE * p["q_ZnI2"], 1e-9) / _Q_CS_REF_UL_MIN
+    cs_excess = np.maximum(p["q_CsOA"], 1e-9) / _Q_CS_REF_UL_MIN / iodide**_Q_IODIDE_POWER
+    zn_frac = p["q_ZnI2"] / total
     f_t = np.exp(-0.5 * ((t - _Q_T_BEST) / _Q_T_SIG) ** 2)
-    f_hot = np.where(t > _Q_T_HOT, np.exp(-0.5 * ((t - _Q_T_HOT) / _Q_T_HOT_SIG) ** 2), 1.0)
-    f_cs = np.exp(-0.5 * ((cs_cu - _Q_CS_CU_BEST) / _Q_CS_CU_SIG) ** 2)
-    f_zn = 0.35 + 0.65 * np.exp(-0.5 * ((zn_cu - _Q_ZN_CU_BEST) / _Q_ZN_CU_SIG) ** 2)
-    f_dil = np.exp(-0.5 * ((ode_frac - _Q_DIL_BEST) / _Q_DIL_SIG) ** 2)
-    # Residence time: too fast a flow leaves the crystals unripe, too slow lets them ripen into
-    # larger, less emissive ones; a mild optimum near 750 uL/min.
+    f_cs = np.exp(-0.5 * (np.log(cs_excess / _Q_CS_EXCESS_BEST) / _Q_CS_EXCESS_SIG) ** 2)
+    f_zn = _Q_ZN_FLOOR + (1.0 - _Q_ZN_FLOOR) * np.exp(
+        -0.5 * ((zn_frac - _Q_ZN_FRAC_BEST) / _Q_ZN_FRAC_SIG) ** 2
+    )
     f_res = np.exp(-0.5 * ((total - _Q_TOTAL_BEST) / _Q_TOTAL_SIG) ** 2)
     return {
-        "T": f_t * f_hot,
+        "T": f_t,
         "cs": f_cs,
         "zn": f_zn,
-        "dil": f_dil,
         "res": f_res,
-        "cs_cu": cs_cu,
+        "cs_cu": p["q_CsOA"] / cu,
         "cu_frac": p["q_CuI"] / total,
         "total": total,
     }
@@ -362,16 +481,17 @@ def cs3cu2i5_plqy_truth(x: Mapping[str, Any]) -> ArrayLike:
     Broadcasts when the values are arrays; returns a float for scalars.
     """
     f = _cs3cu2i5_factors(_as_cs3cu2i5_point(x))
-    value = _Q_PLQY_MAX * f["T"] * f["cs"] * f["zn"] * f["dil"] * f["res"]
+    value = _Q_PLQY_MAX * f["T"] * f["cs"] * f["zn"] * f["res"]
     if np.ndim(value) == 0:
         return float(value)
     return value
 
 
-# Every factor of the model is 1 here (ratios and total at their best values), found once with
-# multi-start L-BFGS-B and re-derived by tests/sim/test_chemistry.py.
+# Every factor of the model is 1 here (T 172 °C, Cs excess and ZnI2 fraction at their best,
+# total 750 uL/min); re-derived by tests/sim/test_chemistry.py with multi-start L-BFGS-B.  The
+# optima form a ridge (any q_CuI with q_CsOA and q_ODE following it); this is its middle point.
 CS3CU2I5_OPTIMUM: tuple[dict[str, float], float] = (
-    {"T": 140.0, "q_CuI": 135.3791, "q_ZnI2": 83.9350, "q_CsOA": 155.6859, "q_ODE": 375.0},
+    {"T": 172.0, "q_CuI": 137.5, "q_ZnI2": 105.0, "q_CsOA": 114.0861, "q_ODE": 393.4139},
     31.0,
 )
 
@@ -397,7 +517,7 @@ def cs3cu2i5_pl_clean(x: Mapping[str, Any], plqy: float | None = None) -> tuple[
 
     ``plqy`` (%) defaults to the model's truth at x; pass a measured value to scale the emission.
     Emission peak fixed at 450 nm; a side peak near 380 nm grows with the Cs-oleate ratio, one
-    near 600 nm appears below ~125 °C; the PL falls above 150 °C (through the PLQY).
+    near 600 nm appears below ~125 °C.
     """
     p = _as_cs3cu2i5_point(x)
     f = _cs3cu2i5_factors(p)

@@ -1,8 +1,11 @@
-"""Syringe pumps, stock bottles and the plug-flow reactor tube.
+"""Syringe pumps, stock bottles and the reactor tube.
 
 Every pump move is a record (start time, duration, signed rate), so a syringe's volume at any
 instant is exact arithmetic; infusions into the reactor are kept as flow segments, from which
-the plug-flow tube tells which fluid left its outlet when, and under which flows it entered.
+the tube tells which fluid left its outlet when, and under which flows it entered.  The tube is
+ideal plug flow by default; with ``dispersion_tanks`` N > 0 its residence-time distribution is
+that of N stirred tanks in series (a gamma distribution of mean 1 residence time, cut at its
+99 % quantile), so a step in the inlet reaches the outlet spread over ~0.3-2 residence times.
 """
 
 from __future__ import annotations
@@ -14,6 +17,28 @@ import numpy as np
 from hardware_interface.sim.errors import BusyError, LimitError, ReagentError, UnknownModuleError
 
 _EPS_ML = 1e-4  # mL (0.1 uL): volumes this close are equal (wire rounding, float round-off)
+_RTD_POINTS = 12  # quadrature points of the residence-time distribution per outlet slice
+_RTD_CUT = 0.99  # the distribution's tail beyond this quantile is folded back (renormalised)
+
+
+def tanks_in_series_rtd(tanks: int, points: int = _RTD_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Residence times (in units of the mean residence time) and weights of ``tanks`` stirred
+    tanks in series: ``points`` equal-probability slices of the gamma distribution (shape N,
+    mean 1) up to its _RTD_CUT quantile, rescaled so that the weighted mean is exactly 1."""
+    if tanks < 1:
+        raise ValueError(f"tanks_in_series_rtd: tanks must be >= 1, got {tanks!r}")
+    theta = np.linspace(0.0, 6.0, 6001)
+    x = tanks * theta
+    term = np.ones_like(x)
+    series = np.ones_like(x)
+    for k in range(1, tanks):
+        term = term * x / k
+        series = series + term
+    cdf = 1.0 - np.exp(-x) * series
+    probs = (np.arange(points) + 0.5) / points * _RTD_CUT
+    slices = np.interp(probs, cdf, theta)
+    slices = slices / slices.mean()
+    return slices, np.full(points, 1.0 / points)
 
 
 @dataclass
@@ -87,6 +112,7 @@ class Fluidics:
     stock_mL: dict[str, float]
     tube_volume_mL: float
     segments: list[FlowSegment] = field(default_factory=list)
+    dispersion_tanks: int = 0  # 0: ideal plug flow; N: N stirred tanks in series
 
     # Keep this many flow segments; older ones are long gone through the tube.
     MAX_SEGMENTS = 2000
@@ -224,21 +250,31 @@ class Fluidics:
         """The last ``volume_mL`` that left the tube's outlet before ``now_s``, in n slices.
 
         Plug flow: fluid that entered when the cumulative inlet volume was v leaves when it
-        reaches v + tube volume.  Slices from before any pumping are the priming solvent.
+        reaches v + tube volume.  With dispersion each slice is a mixture of fluid that entered
+        theta tube volumes earlier, theta over the residence-time distribution (one parcel per
+        quadrature point).  Fluid from before any pumping is the priming solvent.
         """
         t, cum, reagents, rates = self._timeline(now_s)
+        if self.dispersion_tanks > 0:
+            thetas, weights = tanks_in_series_rtd(self.dispersion_tanks)
+        else:
+            thetas, weights = np.ones(1), np.ones(1)
         v_top = cum[-1] - self.tube_volume_mL  # entry volume of the fluid now at the outlet
         parcels: list[Parcel] = []
         dv = volume_mL / n
         for i in range(n):
-            v = v_top - (i + 0.5) * dv
-            if v < 0.0:
-                parcels.append(Parcel(dv, now_s, now_s, {}, prefill=True))
-                continue
-            t_in, k = self._time_at_volume(t, cum, v)
-            t_out, _ = self._time_at_volume(t, cum, v + self.tube_volume_mL)
-            flows = {r: float(rates[k, j]) * 60.0 for j, r in enumerate(reagents)}
-            parcels.append(Parcel(dv, t_in, t_out, {r: q for r, q in flows.items() if q > 0}))
+            v_plug = v_top - (i + 0.5) * dv  # entry volume of this slice under plug flow
+            t_out, _ = self._time_at_volume(t, cum, v_plug + self.tube_volume_mL)
+            for theta, weight in zip(thetas, weights, strict=True):
+                v = v_plug - (theta - 1.0) * self.tube_volume_mL if theta != 1.0 else v_plug
+                if v < 0.0:
+                    parcels.append(Parcel(dv * weight, now_s, now_s, {}, prefill=True))
+                    continue
+                t_in, k = self._time_at_volume(t, cum, v)
+                flows = {r: float(rates[k, j]) * 60.0 for j, r in enumerate(reagents)}
+                parcels.append(
+                    Parcel(dv * weight, t_in, t_out, {r: q for r, q in flows.items() if q > 0})
+                )
         return parcels
 
     @staticmethod

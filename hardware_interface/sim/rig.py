@@ -39,10 +39,16 @@ CSPBBR3_ALIASES: dict[str, tuple[str, ...]] = {
 
 # --- Fluidics, Cs3Cu2I5 rig (assumed sizes) ---------------------------------------------------
 CS3CU2I5_TUBE_ID_MM = 25.4 / 16.0  # 1/16 inch ID
-CS3CU2I5_TUBE_LENGTH_M = 1.0
+# 0.6 mL of coil: residence 40-60 s at the papers' 900-600 uL/min total flow.
+CS3CU2I5_TUBE_LENGTH_M = 0.303
 CS3CU2I5_TUBE_VOLUME_ML = (
     math.pi * (CS3CU2I5_TUBE_ID_MM / 2.0) ** 2 * (CS3CU2I5_TUBE_LENGTH_M * 1000.0) / 1000.0
 )
+# Axial dispersion in the coil (laminar flow at Re ~ 5-10, some Dean mixing in the turns): the
+# residence-time distribution of 6 stirred tanks in series, so the outlet settles to within ~3 %
+# of a new steady state about two residence times after the inlet changed, as the fluidic-lab
+# papers waited (the CsPbBr3 rig's short 1/32" coil stays ideal plug flow).
+CS3CU2I5_DISPERSION_TANKS = 6
 CS3CU2I5_SYRINGE_ML = 10.0
 CS3CU2I5_MAX_RATE_ML_MIN = 20.0
 CS3CU2I5_STOCK_ML: dict[str, float] = {
@@ -116,6 +122,7 @@ class RigSpec:
     tube_volume_mL: float
     stock_mL: dict[str, float]
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # bottle -> other names
+    dispersion_tanks: int = 0  # residence-time distribution: 0 plug flow, N tanks in series
 
 
 RIGS: dict[str, RigSpec] = {
@@ -136,6 +143,7 @@ RIGS: dict[str, RigSpec] = {
         tube_volume_mL=CS3CU2I5_TUBE_VOLUME_ML,
         stock_mL=CS3CU2I5_STOCK_ML,
         aliases=CS3CU2I5_ALIASES,
+        dispersion_tanks=CS3CU2I5_DISPERSION_TANKS,
     ),
 }
 

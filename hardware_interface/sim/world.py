@@ -107,6 +107,7 @@ class SimLab:
             },
             stock_mL=dict(self.spec.stock_mL),
             tube_volume_mL=self.spec.tube_volume_mL,
+            dispersion_tanks=self.spec.dispersion_tanks,
         )
         self._heater = HeaterModel(0.0, ripple_phase=float(self._rng.uniform(0, 2 * np.pi)))
         self._valves = {v: False for v in rig.VALVE_IDS}

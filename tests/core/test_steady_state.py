@@ -106,17 +106,18 @@ def test_not_steady_within_max_readings_is_said(sessions, copper_lab, tmp_path):
 
 
 def test_readings_stop_when_the_flow_ends(sessions, copper_lab, tmp_path):
-    # 100 s of pumping (less than one residence time): the flow ends before the product
+    # 15 s of pumping (less than the fastest fluid takes through the coil): the flow ends
+    # before the product
     # reached the cell; no reading is taken of the stopped cell.
-    config = _config({"interval_s": 20, "window": 3, "max_readings": 20, "start_s": 20})
-    config["param"]["t_eq"]["default"] = 100.0
+    config = _config({"interval_s": 3, "window": 3, "max_readings": 20, "start_s": 3})
+    config["param"]["t_eq"]["default"] = 15.0
     experiment, got = _run_one(sessions, copper_lab, tmp_path, config)
     # nothing was made yet: the last reading has no peak (a failed experiment), and the
     # error says the readings never got steady
     assert experiment.status.value == "failed"
     assert experiment.error is not None and "not steady" in experiment.error
     assert "the flow ended" in experiment.error
-    assert got["methods"].count("spectrometer.pl") == 5  # at 20, 40, 60, 80, 100 s
+    assert got["methods"].count("spectrometer.pl") == 5  # at 3, 6, 9, 12, 15 s
     assert not any(copper_lab.lab.pump_busy(p) for p in copper_lab.lab.pump_ids)
 
 

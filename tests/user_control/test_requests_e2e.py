@@ -120,3 +120,31 @@ def test_real_core_refusals(stack, tmp_path):
     for command in (["show", their_id], ["cancel", their_id]):
         hidden = run([*core, *command], tmp_path)
         assert hidden.status == 1 and "(no such request)" in hidden.err
+
+
+def test_show_explain_says_what_drove_the_result(stack, tmp_path):
+    core = ["--core-url", stack.core_url, "--user", "demo"]
+    submitted = run_process(
+        [*core, "submit", str(EXAMPLE), "--budget", "10", "--optimizer", "lhs", "--watch",
+         "--interval", "0.2"],
+        tmp_path,
+        timeout=300,
+    )  # fmt: skip
+    assert submitted.status == 0, submitted.out + submitted.err
+    request_id = int(submitted.out.split()[1])
+    text = run([*core, "show", str(request_id), "--explain"], tmp_path).out
+    assert "what drove the result" in text, text
+    rows = [line.split() for line in text.splitlines() if line.strip().split(" ")[0] in ("T", "C")]
+    assert {row[0] for row in rows} == {"T", "C"}
+    assert all(("raises" in row or "lowers" in row) for row in rows), rows
+    assert "held-out experiments" in text and "verdict:" in text
+    info = json.loads(run([*core, "--json", "show", str(request_id), "--explain"], tmp_path).out)
+    found = info["explanation"]
+    assert found["available"] is True and found["n"] == 10
+    assert {f["name"] for f in found["factors"]} == {"T", "C"}
+    # another account may not read it
+    other = run(
+        ["--core-url", stack.core_url, "--user", "admin", "show", str(request_id), "--explain"],
+        tmp_path,
+    )
+    assert other.status != 0
