@@ -727,6 +727,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, AuthSetupError, JournalError, OSError) as exc:
         print(f"error: {exc}")
         return 1
+    stop = threading.Event()
+    # SIGTERM (service manager, kill) must also leave the instruments safe, like Ctrl-C; set
+    # before the URL is printed, since whoever reads it may stop the daemon at once.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     print(f"hardware daemon serving on {handle.url} (Ctrl-C to stop)", flush=True)
     # Say it loudly (on stderr: stdout's first line is the URL, which scripts read): plain HTTP
     # is only acceptable on loopback in the simulated all-in-one.
@@ -736,9 +740,6 @@ def main(argv: list[str] | None = None) -> int:
     if auth is None and (context is None or not args.require_client_cert):
         print("WARNING: no authentication: anyone who reaches this port may command the lab",
               file=sys.stderr, flush=True)  # fmt: skip
-    stop = threading.Event()
-    # SIGTERM (service manager, kill) must also leave the instruments safe, like Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         stop.wait()
     except KeyboardInterrupt:
