@@ -503,6 +503,7 @@ def build_sim_daemon(
             )
         lab_key = keys.pop()
         config = replace(loaded, simulated=True, chemistry=chemistry)
+        _check_sim_rig(config, world, config_path)
     emulators = serve_lab(world, config, lab_key)
     backend = SimBackend(world, emulators, lab_key)
     if pty:
@@ -522,6 +523,27 @@ def build_sim_daemon(
     except BaseException:  # e.g. a journal that cannot be read: no emulators left registered
         backend.close()
         raise
+
+
+def _check_sim_rig(config: LabConfig, world: Any, config_path: str | Path) -> None:
+    """Refuse a lab file the simulated world cannot stand behind: a pump the world has no line
+    for, or a reagent it has no bottle of. Started on the wrong chemistry, such a rig would
+    come up and then fail every fill (or report a pump busy for ever)."""
+    bottles = set(world.reagents)
+    for dev_id, dev in config.devices.items():
+        if dev.kind != "pump":
+            continue
+        if dev_id not in world.pump_ids:
+            raise ConfigError(
+                f"{config_path}: pump {dev_id} has no line in the simulated {world.chemistry} "
+                f"lab (its pumps: {', '.join(world.pump_ids)}); is --chemistry right?"
+            )
+        if dev.reagent is not None and config.reagent_name(dev.reagent) not in bottles:
+            raise ConfigError(
+                f"{config_path}: pump {dev_id} draws {dev.reagent!r}, which the simulated "
+                f"{world.chemistry} lab has no bottle of (it has {', '.join(sorted(bottles))}); "
+                "is --chemistry right?"
+            )
 
 
 def default_journal_path(config_path: str | Path) -> Path:

@@ -231,3 +231,13 @@ def test_the_readme_command_starts_the_rig(lab_file, chemistry):
     # the SIGTERM handler is in place before the URL line is printed: a stop right after the
     # start still leaves the lab safe and exits 0
     assert proc.returncode == 0
+
+
+def test_a_rig_file_on_the_wrong_simulated_chemistry_is_refused_at_start():
+    from hardware_interface.labconfig import ConfigError
+
+    lab = str(SDFL_CS3CU2I5)
+    with pytest.raises(ConfigError, match="is --chemistry right"):
+        start_daemon(sim=True, port=0, config_path=lab, chemistry="cspbbr3", watchdog_s=0)
+    handle = start_daemon(sim=True, port=0, config_path=lab, chemistry="cs3cu2i5", watchdog_s=0)
+    handle.stop()
