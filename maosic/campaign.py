@@ -104,6 +104,9 @@ LAB_FAILURES_IN_A_ROW = 3
 # Lab failures a request may suffer in all before it fails (budget / 10 more for long ones):
 # a lab that refuses everything must not burn reagent for ever.
 LAB_FAILURES_MAX = 10
+# An experiment whose own calls went well, aborted because the one beside it failed (pipelined,
+# maosic/pipeline.py) or the core restarted: redone, and not counted among the lab's failures.
+CUT_OFF = "cut off"
 # The per-experiment writes go to the tables, not through the ORM's unit of work: the rows are
 # new or updated by key, nothing is read back, and the ORM's bookkeeping cost more than the SQL.
 EXPERIMENTS = Experiment.__table__
@@ -518,7 +521,9 @@ class Campaign:
         except LanguageError as exc:
             outcome = self._land(optimizer, target, job.batch)
             if outcome is not None:
-                self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=[])
+                self._abort_experiment(
+                    job.experiment_id, "cut off: " + outcome.reason, calls=[], kind=CUT_OFF
+                )
                 return outcome
             error = f"cannot compile the experiment for {_fmt(job.point)}: {exc}"
             self._store(
@@ -536,7 +541,9 @@ class Campaign:
         if parts is None:  # nothing to overlap in this rig: one experiment after the other
             outcome = self._land(optimizer, target, job.batch)
             if outcome is not None:
-                self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=[])
+                self._abort_experiment(
+                    job.experiment_id, "cut off: " + outcome.reason, calls=[], kind=CUT_OFF
+                )
                 return outcome
             # after a lab failure in that measurement the init list runs again first
             return self._sequential(program, job, target, optimizer, not self._initialised)
@@ -548,7 +555,7 @@ class Campaign:
                 outcome = self._land(optimizer, target, job.batch)
                 if outcome is not None:
                     self._abort_experiment(
-                        job.experiment_id, "cut off: " + outcome.reason, calls=[]
+                        job.experiment_id, "cut off: " + outcome.reason, calls=[], kind=CUT_OFF
                     )
                     return outcome
                 if self._landing_failed:  # its plan lacks the init list the lab now needs
@@ -556,6 +563,7 @@ class Campaign:
                         job.experiment_id,
                         "cut off: the experiment before it failed in the lab",
                         calls=[],
+                        kind=CUT_OFF,
                     )
                     return None
         records: list[CallRecord] = []
@@ -588,7 +596,9 @@ class Campaign:
             # the sample in flight was taken before this synthesis began: its result stands
             outcome = self._land(optimizer, target, job.batch)
             if outcome is not None:
-                self._abort_experiment(job.experiment_id, str(failure), calls=records)
+                # its own calls failed in the lab too: a lab failure, redone like the other
+                lab = not isinstance(failure, CampaignLinkFailed)
+                self._abort_experiment(job.experiment_id, str(failure), lab, calls=records)
                 return outcome
             return self._lab_problem(failure, job.experiment_id, budget, records)
         finally:
@@ -596,7 +606,9 @@ class Campaign:
         own = dict(self._watch.phases_ms)  # this job's software time so far (not the landing's)
         outcome = self._land(optimizer, target, job.batch)
         if outcome is not None:
-            self._abort_experiment(job.experiment_id, "cut off: " + outcome.reason, calls=records)
+            self._abort_experiment(
+                job.experiment_id, "cut off: " + outcome.reason, calls=records, kind=CUT_OFF
+            )
             return outcome
         if self._landing_failed:
             # the measurement before it failed in the lab: this synthesis ran on a lab that may
@@ -605,6 +617,7 @@ class Campaign:
                 job.experiment_id,
                 "cut off: the experiment before it failed in the lab",
                 calls=records,
+                kind=CUT_OFF,
             )
             return None
         self._initialised = True
@@ -757,7 +770,7 @@ class Campaign:
                 .values(
                     status=ExperimentStatus.ABORTED,
                     error="cut off (core restarted)",
-                    failure_kind="cut off",
+                    failure_kind=CUT_OFF,
                     finished_at=utcnow(),
                 )
             )
@@ -1278,6 +1291,7 @@ class Campaign:
         reason: str,
         lab_failure: bool = False,
         calls: list[CallRecord] | None = None,
+        kind: str | None = None,
     ) -> int:
         """Mark the experiment aborted (not counted); with ``lab_failure`` it is counted among
         the request's lab failures, whose new total is returned. ``calls``: its audit log
@@ -1292,7 +1306,7 @@ class Campaign:
                 .values(
                     status=ExperimentStatus.ABORTED,
                     error=reason,
-                    failure_kind="lab" if lab_failure else None,
+                    failure_kind="lab" if lab_failure else kind,
                     finished_at=utcnow(),
                 )
             )

@@ -305,8 +305,11 @@ def test_an_operator_pauses_a_campaign_takes_the_lab_and_gives_it_back(db_url, s
     assert len(counted) == budget == final["n_done"]
     points = [tuple(sorted(e.params.items())) for e in counted]
     assert len(set(points)) == len(points)
-    # the experiment the operator interrupted (if one was) is a lab failure, redone as it was
-    for lost in (e for e in rows if e.status == ExperimentStatus.ABORTED):
-        assert lost.failure_kind == "lab" and "operator:olga" in lost.error
-        assert next(e for e in rows if e.number > lost.number).params == lost.params
-    assert final["n_lab_failures"] == sum(e.status == ExperimentStatus.ABORTED for e in rows)
+    # the experiments the operator interrupted (pipelined, up to two: the one measured and the
+    # one synthesized beside it) are lab failures naming the operator, each measured later
+    lost = [e for e in rows if e.status == ExperimentStatus.ABORTED]
+    assert len(lost) <= 2
+    for cut in lost:
+        assert cut.failure_kind == "lab" and "operator:olga" in cut.error, cut.error
+        assert cut.params in [e.params for e in counted if e.number > cut.number]
+    assert final["n_lab_failures"] == len(lost)

@@ -40,6 +40,10 @@ BASELINE: dict[str, dict[str, Any]] = {
     "heater.set": {"setpoint_C": 120, "ramp_C_min": 10, "wait_stable": False, "timeout_s": 10},
     "heater.pid": {"kp": 1.0, "ki": 0.1, "kd": 0.0},
     "robot.move": {"position": "home"},
+    # the fuzzed lab has no gripper: these answer "no gripper" (-32005) whatever the values, and
+    # their range checks are swept over a lab with one in tests/hardware/test_vendor_wiring.py
+    "gripper.move": {"position": 100, "speed": 255, "force": 128},
+    "gripper.grip": {"closed": True, "speed": 255, "force": 128},
     "spectrometer.absorbance": {"integration_ms": 100},
     "spectrometer.cd": {"integration_ms": 100},
     "spectrometer.pl": {"integration_ms": 100, "excitation_nm": 300},
