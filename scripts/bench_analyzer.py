@@ -74,6 +74,7 @@ class Tally:
     n_true: int = 0
     n_spectra: int = 0
     failures: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)  # spectra per warning flag
 
 
 def match(true_c: np.ndarray, true_w: np.ndarray, fit_c: np.ndarray) -> list[tuple[int, int]]:
@@ -111,6 +112,17 @@ def score(
     if spec.n_peaks == 3:
         t.times3.append(seconds)
         t.cpu3.append(cpu)
+
+
+# The flags that say a fit is not to be taken at face value (docs/analysis.md): how often the
+# benchmark's spectra raise them is part of the picture.
+WARNING_FLAGS = ("misfit", "at_range_edge", "clipped", "no_peaks")
+
+
+def count_flags(t: Tally, flags: list[str]) -> None:
+    for name in WARNING_FLAGS:
+        if name in flags:
+            t.flagged[name] = t.flagged.get(name, 0) + 1
 
 
 def timed(fn: Any, repeat: int) -> tuple[Any, float, float]:
@@ -253,6 +265,15 @@ def report(name: str, t: Tally, with_counts: bool) -> None:
         f"  median CPU time        {1e3 * np.median(t.cpu):.2f} ms overall, "
         f"{1e3 * np.median(t.cpu3):.2f} ms for 3-peak spectra"
     )
+    print(
+        f"  95th pct CPU time      {1e3 * np.percentile(t.cpu, 95):.2f} ms overall; "
+        f"{100.0 * np.mean(np.array(t.cpu) > 5e-3):.1f} % of spectra over 5 ms"
+    )
+    if t.flagged:
+        shares = ", ".join(
+            f"{name} {100.0 * n / t.n_spectra:.1f} %" for name, n in sorted(t.flagged.items())
+        )
+        print(f"  flagged                {shares}")
 
 
 def main() -> None:
@@ -279,7 +300,17 @@ def _main() -> None:
         help="also time compute_reward on N simulated CsPbBr3 spectra (closed-loop path)",
     )
     ap.add_argument("--reward-only", action="store_true", help="only the reward timing")
+    ap.add_argument(
+        "--refusals",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only count the rewards refused (SpectrumError, by reason) on N simulator points",
+    )
     args = ap.parse_args()
+    if args.refusals:
+        refusal_rates(args.refusals, args.seed)
+        return
     if args.reward_only:
         reward_timing(args.reward or 60, args.seed)
         return
@@ -296,6 +327,7 @@ def _main() -> None:
             lambda s=spec: fit_peaks(s.wavelength_nm, s.values, **FIT_OPTIONS), args.repeat
         )
         score(pipeline, spec, crb, np.array([p.centre_nm for p in fit.peaks]), dt, dc)
+        count_flags(pipeline, fit.flags)
         # The same with the peak count given: starting guesses + fit, no selection (what the
         # issue's calibration timed for a plain fit).
         known, dt, dc = timed(
@@ -305,6 +337,7 @@ def _main() -> None:
             args.repeat,
         )
         score(given, spec, crb, np.array([p.centre_nm for p in known.peaks]), dt, dc)
+        count_flags(given, known.flags)
         if args.no_compare or fit.n_peaks == 0:
             continue
         # Same model, bounds and starting point for the three solvers.
@@ -413,6 +446,47 @@ def reward_timing(n: int, seed: int) -> None:
         f"{np.percentile(b, 95):.1f} ms; CPU median {np.median(c):.1f} ms"
     )
     print(f"  {failed // 3} spectra raised SpectrumError (no absorption peak / saturated)")
+
+
+def refusal_rates(n: int, seed: int) -> None:
+    """How often compute_reward refuses simulator spectra, by reason.
+
+    N random points (uniform over each simulated chemistry's search space): CsPbBr3 absorbance
+    + CD scored with the paper's metric, Cs3Cu2I5 PL with the PLQY proxy. A refusal is a
+    failed experiment in a campaign, so this is the price of not scoring misfits.
+    """
+    from hardware_interface.sim import chemistry as chem
+    from maosic.analysis.errors import SpectrumError
+    from maosic.analysis.reward import compute_reward
+
+    rng = np.random.default_rng(seed)
+    refused: dict[str, dict[str, int]] = {"cspbbr3": {}, "cs3cu2i5": {}}
+    space = chem.CS3CU2I5_SPACE
+    for _ in range(n):
+        s = chem.cspbbr3_spectra(rng.uniform(90.0, 180.0), rng.uniform(0.2, 1.2), rng)
+        cd = {k: s[k] for k in ("wavelength_nm", "cd_mdeg", "absorbance")}
+        absorbance = {"wavelength_nm": s["wavelength_nm"], "absorbance": s["absorbance"]}
+        x = dict(
+            zip(
+                chem.CS3CU2I5_KEYS,
+                [rng.uniform(lo, hi) for lo, hi in zip(space.lower, space.upper, strict=True)],
+                strict=True,
+            )
+        )
+        p = chem.cs3cu2i5_spectra(x, rng)
+        pl = {k: p[k] for k in ("wavelength_nm", "intensity", "abs_300nm")}
+        for name, target, spectra in (
+            ("cspbbr3", {"metric": "max_abs_cd_at_exciton"}, {"cd": cd, "absorbance": absorbance}),
+            ("cs3cu2i5", {"metric": "max_plqy"}, {"pl": pl}),
+        ):
+            try:
+                compute_reward(target, spectra)
+            except SpectrumError as exc:
+                refused[name][exc.reason] = refused[name].get(exc.reason, 0) + 1
+    for name, reasons in refused.items():
+        total = sum(reasons.values())
+        detail = ", ".join(f"{r} {c}" for r, c in sorted(reasons.items())) or "none"
+        print(f"{name}: {total} of {n} rewards refused ({100.0 * total / n:.1f} %): {detail}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ REASONS: dict[str, str] = {
     "bad_argument": "an argument is out of its documented range",
     "missing": "a spectrum or key the target needs was not given",
     "saturated": "the detector was saturated where the feature is measured",
+    "misfit": "the fitted model leaves structure in the residual: its numbers are not trusted",
+    "degenerate": "the requested number of peaks cannot be told apart in the spectrum",
 }
 
 

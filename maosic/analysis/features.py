@@ -7,11 +7,15 @@ suspect are reported in ``flags``:
 * ``"saturated"``: the detector clipped (values at or above ``saturation_limit`` or a flat run
   of at least ``SATURATION_RUN`` points at the maximum).
 * ``"low_signal"``: the feature's peak is less than ``LOW_SIGNAL_Z`` times its uncertainty.
-* ``"unsorted_input"``, ``"peak_at_bound"``, ``"not_converged"``, ``"ill_conditioned"``: from
-  validation and fitting (see :mod:`.peaks`).
+* ``"unsorted_input"``, ``"peak_at_bound"``, ``"not_converged"``, ``"ill_conditioned"``,
+  ``"clipped"`` (points at the detector's limit were left out of the fit), ``"at_range_edge"``
+  (a fitted peak is cut by the end of the window): from validation and fitting (see
+  :mod:`.peaks`).
 
 Conditions that leave no honest number raise :class:`.errors.SpectrumError` instead
-(``reason="no_peak"`` when there is no absorption or PL peak to measure).
+(``reason="no_peak"`` when there is no absorption or PL peak to measure, ``reason="misfit"``
+when the fit leaves structure in its residual; ``allow_misfit=True`` returns such features
+anyway, flagged ``"misfit"``, for inspection).
 """
 
 from __future__ import annotations
@@ -64,8 +68,72 @@ def _without_clipped_edge(wl: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np
     return wl[start:], a[start:]
 
 
+def _clipped_mask(a: np.ndarray) -> np.ndarray:
+    """Samples where the absorbance clipped (at the maximum, once a run of >= SATURATION_RUN
+    shows it is the detector's limit) and the samples next to them that the roll-off still
+    bends (as many as the run held, at most 10, on each side). Whatever another signal
+    measured there is noise."""
+    top = float(a.max())
+    at = np.isclose(a, top, rtol=0.0, atol=1e-12 * max(abs(top), 1.0))
+    bad = np.zeros(a.size, dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], at.view(np.int8), [0]))))
+    runs = list(zip(edges[0::2], edges[1::2], strict=True))
+    if not any(hi - lo >= SATURATION_RUN for lo, hi in runs):
+        return bad
+    # Once a run has shown the detector's limit, a single sample at it is clipped too (where
+    # the noise straddles the limit, the clipped samples alternate with good ones).
+    for lo, hi in runs:
+        pad = min(int(hi - lo), 10)
+        bad[max(lo - pad, 0) : hi + pad] = True
+    return bad
+
+
 def _peak_dict(p: Peak) -> dict[str, Any]:
     return p.to_dict()
+
+
+# How far (nm, or two widths of the peak read, if more) around the wavelength a feature is read
+# the fit must explain the data. A misfit elsewhere (an unexplained stretch far from the
+# exciton, such as the CD of a saturated UV band or a second absorption step) does not touch
+# the value read there: the fit is then kept, flagged, instead of refused.
+MISFIT_REACH_NM = 40.0
+MISFIT_LOCAL_SD = 6.0  # local reduced chi-square above 1 + this many standard deviations: misfit
+
+
+def _refuse_misfit(
+    fit: PeakFit,
+    where: str,
+    allow_misfit: bool,
+    flags: list[str],
+    read_nm: float | None = None,
+    reach_nm: float = MISFIT_REACH_NM,
+    data: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    """Raise when the fit does not explain the data where the feature is read: its features
+    would be made up. With ``read_nm`` and the fitted ``data`` (wavelengths, values), a misfit
+    whose residual is consistent with the noise within ``reach_nm`` of ``read_nm`` is kept,
+    flagged ``misfit_elsewhere``; without them any misfit is refused."""
+    if allow_misfit or "misfit" not in fit.flags:
+        return
+    detail = f"reduced chi-square {fit.reduced_chi2:.2f}"
+    if fit.residual_z > 0:
+        detail += f", a feature of z {fit.residual_z:.1f} left near {fit.residual_nm:.0f} nm"
+    if read_nm is not None and data is not None and fit.noise_sigma > 0:
+        wl, y = data
+        near = np.abs(wl - read_nm) <= max(reach_nm, MISFIT_REACH_NM)
+        n = int(near.sum())
+        if n >= 10:
+            local = float(np.mean(((y[near] - fit.evaluate(wl[near])) / fit.noise_sigma) ** 2))
+            if local <= 1.0 + MISFIT_LOCAL_SD * np.sqrt(2.0 / n):
+                if "misfit_elsewhere" not in flags:
+                    flags.append("misfit_elsewhere")
+                return
+            detail += f"; reduced chi-square {local:.2f} within reach of {read_nm:.0f} nm"
+    raise SpectrumError(
+        f"the peak model does not explain this spectrum ({detail}); no feature is read off it",
+        where=where,
+        reason="misfit",
+    )
 
 
 def absorption_features(
@@ -75,6 +143,7 @@ def absorption_features(
     min_fwhm_nm: float = 5.0,
     max_fwhm_nm: float = 100.0,
     where: str = "absorbance",
+    allow_misfit: bool = False,
 ) -> dict[str, Any]:
     """First exciton absorption peak and the absorbance peaks.
 
@@ -89,7 +158,8 @@ def absorption_features(
     None), ``peaks`` (all fitted peaks), ``flags`` and ``fit`` (the PeakFit dict).
 
     Raises:
-        SpectrumError: bad arrays, or no absorption peak (``reason="no_peak"``).
+        SpectrumError: bad arrays, no absorption peak (``reason="no_peak"``), or a fit that
+            leaves structure in its residual (``reason="misfit"``, unless ``allow_misfit``).
     """
     wl, a, flags = check_spectrum(wavelength_nm, absorbance, where=where)
     flags += saturation_flags(a, saturation_limit)
@@ -109,12 +179,15 @@ def absorption_features(
     )
     flags += [f for f in fit.flags if f not in flags]
     if not fit.peaks:
+        _refuse_misfit(fit, where, allow_misfit, flags)
         raise SpectrumError(
             "no absorption peak stands out of the noise", where=where, reason="no_peak"
         )
     tallest = max(p.height for p in fit.peaks)
     eligible = [p for p in fit.peaks if p.height >= EXCITON_MIN_FRACTION * tallest]
     exc = max(eligible, key=lambda p: p.centre_nm)
+    reach = 2.0 * exc.fwhm_nm
+    _refuse_misfit(fit, where, allow_misfit, flags, exc.centre_nm, reach, (wl, a))
     total, total_err = fit.evaluate_with_error([exc.centre_nm])
     if exc.height_err > 0 and exc.height / exc.height_err < LOW_SIGNAL_Z:
         flags.append("low_signal")
@@ -149,6 +222,7 @@ def cd_features(
     max_fwhm_nm: float = 100.0,
     where: str = "cd",
     absorbance: Any = None,
+    allow_misfit: bool = False,
 ) -> dict[str, Any]:
     """CD (mdeg) at the exciton wavelength and the largest |CD| within ``window_nm`` of it.
 
@@ -163,8 +237,12 @@ def cd_features(
     ``peaks``, ``flags``, ``fit``.
 
     ``absorbance`` (optional, measured with the CD on the same wavelengths): where the sample
-    clipped the detector at the UV end, the CD there is noise, not signal; those wavelengths
-    are left out of the fit (flag ``"saturated"``), as :func:`absorption_features` does.
+    clipped the detector (at the UV end or anywhere else), the CD there is noise, not signal;
+    those wavelengths and the detector's roll-off next to them are left out of the fit (flag
+    ``"saturated"``). An exciton inside such a stretch raises ``reason="saturated"``.
+
+    A fit that leaves structure in its residual raises ``SpectrumError(reason="misfit")``
+    (``allow_misfit=True`` returns it, flagged ``"misfit"``).
     """
     if not np.isfinite(exciton_nm):
         raise SpectrumError(f"must be a finite wavelength, got {exciton_nm!r}", where="exciton_nm")
@@ -181,18 +259,25 @@ def cd_features(
     if absorbance is not None:
         awl, a, _ = check_spectrum(wavelength_nm, absorbance, where=f"{where}.absorbance")
         if awl.size == wl.size and np.array_equal(awl, wl) and saturation_flags(a, None):
-            kept, _ = _without_clipped_edge(awl, a)
-            if kept.size < wl.size:
-                cut = wl.size - kept.size
-                wl, cd = wl[cut:], cd[cut:]
-                if "saturated" not in flags:
-                    flags.append("saturated")
-                if not wl[0] <= exciton_nm:
+            # Every clipped stretch is left out, not only a plateau at the UV end: a dense
+            # sample can clip at its exciton too, and the CD there is detector noise.
+            bad = _clipped_mask(a)
+            if bad.any():
+                if bad[int(np.argmin(np.abs(wl - exciton_nm)))]:
                     raise SpectrumError(
                         f"the exciton at {exciton_nm:g} nm lies where the absorbance clipped",
                         where=where,
                         reason="saturated",
                     )
+                if int((~bad).sum()) < CLIPPED_MIN_LEFT:
+                    raise SpectrumError(
+                        "the absorbance clipped nearly everywhere; the CD is detector noise",
+                        where=where,
+                        reason="saturated",
+                    )
+                wl, cd = wl[~bad], cd[~bad]
+                if "saturated" not in flags:
+                    flags.append("saturated")
     fit: PeakFit = fit_peaks(
         wl,
         cd,
@@ -204,6 +289,7 @@ def cd_features(
         where=where,
     )
     flags += [f for f in fit.flags if f not in flags]
+    _refuse_misfit(fit, where, allow_misfit, flags, float(exciton_nm), window_nm, (wl, cd))
     if not fit.peaks:
         flags.append("no_cd_peak")
     at, at_err = fit.evaluate_with_error([exciton_nm])
@@ -236,6 +322,7 @@ def pl_features(
     min_fwhm_nm: float = 5.0,
     max_fwhm_nm: float = 100.0,
     where: str = "pl",
+    allow_misfit: bool = False,
 ) -> dict[str, Any]:
     """Photoluminescence: emission peak intensity PL_I, area PL_A and a PLQY proxy.
 
@@ -246,7 +333,8 @@ def pl_features(
     None, with the flag ``"no_absorbance"``, when ``abs_300nm`` is missing or not > 0.
 
     Raises:
-        SpectrumError: bad arrays, or no emission peak (``reason="no_peak"``).
+        SpectrumError: bad arrays, no emission peak (``reason="no_peak"``), or a fit that
+            leaves structure in its residual (``reason="misfit"``, unless ``allow_misfit``).
     """
     wl, y, flags = check_spectrum(wavelength_nm, intensity, where=where)
     flags += saturation_flags(y, saturation_limit)
@@ -262,10 +350,13 @@ def pl_features(
     )
     flags += [f for f in fit.flags if f not in flags]
     if not fit.peaks:
+        _refuse_misfit(fit, where, allow_misfit, flags)
         raise SpectrumError(
             "no emission peak stands out of the noise", where=where, reason="no_peak"
         )
     main = max(fit.peaks, key=lambda p: p.height)
+    reach = 2.0 * main.fwhm_nm
+    _refuse_misfit(fit, where, allow_misfit, flags, main.centre_nm, reach, (wl, y))
     if main.height_err > 0 and main.height / main.height_err < LOW_SIGNAL_Z:
         flags.append("low_signal")
     plqy: float | None = None

@@ -22,6 +22,7 @@ import numpy as np
 from . import kernel
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+FOUR_LN2 = 4.0 * np.log(2.0)
 # A unit-norm Ricker kernel of width a answers a Gaussian peak of width sigma in proportion to
 # sigma a^2.5 / (sigma^2 + a^2)^1.5: the z-score keeps growing up to a = sqrt(5) sigma, where
 # neighbours and baseline curvature leak in. Dividing by a makes the score peak at a = sigma,
@@ -140,3 +141,159 @@ def _drop_side_lobes(cands: list[Candidate]) -> list[Candidate]:
         if not lobe:
             kept.append(c)
     return kept
+
+
+# Truncated peaks at the ends of the window. The Ricker filter needs a kernel's whole support
+# inside the data: a peak centred within about one FWHM of an end (or just beyond it) shows
+# only a flank, which the filter answers weakly, at the wrong place, or as a step against the
+# zero padding. At the ends the candidates come instead from a direct generalised likelihood
+# ratio test: a bank of Gaussian profiles centred from EDGE_OUTSIDE FWHM outside to
+# EDGE_INSIDE FWHM inside each end (further in, the filter's kernels fit inside the data), with
+# the baseline terms projected out of the bank and of the data; the t-statistic of a profile's
+# height is its z-score (the same statistic the linear screen uses).
+EDGE_OUTSIDE = 0.5
+EDGE_INSIDE = 1.0
+EDGE_CENTRES_PER_FWHM = 4  # a start within w/8 of the centre is all LM needs
+EDGE_SCALES = 4  # widths, geometric from min_fwhm up to the cap
+EDGE_MAX_SPAN_SHARE = 0.1  # wider "peaks" at an end are baseline curvature, not peaks
+
+
+@lru_cache(maxsize=16)
+def _edge_bank(
+    x0: float, x1: float, n: int, min_fwhm_nm: float, max_fwhm_nm: float, n_scales: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-height Gaussians near both ends (profiles x points, contiguous; the blue end's
+    first), their squared norms, centres (nm) and FWHMs (nm)."""
+    x = np.linspace(x0, x1, n)
+    span = x1 - x0
+    hi = max(min(max_fwhm_nm, EDGE_MAX_SPAN_SHARE * span), min_fwhm_nm)
+    widths = np.geomspace(min_fwhm_nm, hi, n_scales)
+    offsets = [
+        (np.arange(-EDGE_OUTSIDE * w, EDGE_INSIDE * w + 1e-9, w / EDGE_CENTRES_PER_FWHM), w)
+        for w in widths
+    ]
+    c = np.concatenate([x0 + o for o, _ in offsets] + [x1 - o for o, _ in offsets])
+    w = np.concatenate([np.full(o.size, wi) for o, wi in offsets] * 2)
+    bank_t = np.exp(-FOUR_LN2 * ((x[None, :] - c[:, None]) / w[:, None]) ** 2)
+    return bank_t, np.einsum("ij,ij->i", bank_t, bank_t), c, w
+
+
+def edge_candidates(
+    wavelength_nm: np.ndarray,
+    values: np.ndarray,
+    sigma_noise: float,
+    q_basis: np.ndarray,
+    min_fwhm_nm: float,
+    max_fwhm_nm: float,
+    signed: bool,
+    z_min: float = 5.0,
+    n_scales: int = EDGE_SCALES,
+    even: bool = True,
+    proj2: np.ndarray | None = None,
+) -> list[Candidate]:
+    """At most one candidate per end of the window: a peak centred near or just beyond it.
+
+    Args:
+        wavelength_nm: sorted wavelengths (nm).
+        values: the spectrum (or a residual).
+        sigma_noise: white-noise sigma of ``values``.
+        q_basis: orthonormal columns (points x terms) spanning the baseline, projected out
+            of the data and of the profiles.
+        min_fwhm_nm, max_fwhm_nm: range of widths (the widest is capped at a tenth of the span).
+        signed: also negative peaks.
+        z_min: the t-statistic a candidate must reach.
+        n_scales: number of widths.
+        even: the wavelengths are evenly spaced (the profile bank is cached for such grids);
+            False for spectra with gaps (clipped points left out), which get their own.
+        proj2: the profiles' squared norms off ``q_basis`` from an earlier call with the same
+            grid and ``q_basis`` (see :func:`edge_bank_proj2`), to save recomputing them.
+    """
+    x = wavelength_nm
+    n = x.size
+    if n < 8 or sigma_noise <= 0:
+        return []
+    x0, x1 = float(x[0]), float(x[-1])
+    bank_t, norm2, centres, fwhms = _edge_bank(
+        round(x0, 9), round(x1, 9), n, float(min_fwhm_nm), float(max_fwhm_nm), n_scales
+    )
+    if not even:
+        bank_t = np.exp(-FOUR_LN2 * ((x[None, :] - centres[:, None]) / fwhms[:, None]) ** 2)
+        norm2 = np.einsum("ij,ij->i", bank_t, bank_t)
+        proj2 = None
+    # With P the projector off the baseline, (P b).(P r) = b.(P r) and |P b|^2 = |b|^2 -
+    # |Q^T b|^2: products of the bank with vectors only, no projected copy of it.
+    r = values - q_basis @ (q_basis.T @ values)
+    if proj2 is None:
+        proj2 = _proj2(bank_t, norm2, q_basis)
+    # c = the data's component along each projected profile; profiles the baseline spans
+    # almost entirely get c = 0 (a baseline shape, not a peak).
+    c = np.where(proj2 > 1e-12 * norm2, (bank_t @ r) / np.sqrt(np.maximum(proj2, 1e-300)), 0.0)
+    # A t-statistic with the noise taken as the larger of sigma_noise and what the profile
+    # leaves unexplained: a broad profile that soaks up a little of some misfit elsewhere
+    # (rough starting shapes of interior peaks) is not a peak at the end, while a real
+    # truncated peak leaves only noise once its profile is in.
+    dof = max(n - q_basis.shape[1] - 1, 1)
+    left = np.maximum((float(r @ r) - c * c) / dof, sigma_noise**2)
+    t = c / np.sqrt(left)
+    if not signed:
+        t = np.maximum(t, 0.0)
+    out: list[Candidate] = []
+    half = centres.size // 2  # the bank holds the blue end's profiles first, then the red's
+    for idx in (slice(0, half), slice(half, None)):
+        a = np.abs(t[idx])
+        j = int(np.argmax(a))
+        if a[j] >= z_min:
+            k = j + (0 if idx.start == 0 else half)
+            out.append(Candidate(float(centres[k]), float(fwhms[k]), float(np.sign(t[k])),
+                                 float(a[j])))  # fmt: skip
+    out.sort(key=lambda c: -c.z)
+    return out
+
+
+def _proj2(bank_t: np.ndarray, norm2: np.ndarray, q_basis: np.ndarray) -> np.ndarray:
+    # One matrix-vector product per basis column: at these sizes (a few columns, ~60
+    # profiles, ~256 points) that is several times faster than one small matrix product.
+    out = norm2.copy()
+    for j in range(q_basis.shape[1]):
+        g = bank_t @ q_basis[:, j]
+        out -= g * g
+    return out
+
+
+def edge_bank_proj2(
+    wavelength_nm: np.ndarray,
+    q_basis: np.ndarray,
+    min_fwhm_nm: float,
+    max_fwhm_nm: float,
+    n_scales: int = EDGE_SCALES,
+) -> np.ndarray:
+    """Squared norms of the (cached, evenly sampled) edge profiles off ``q_basis``."""
+    x0, x1 = float(wavelength_nm[0]), float(wavelength_nm[-1])
+    bank_t, norm2, _, _ = _edge_bank(
+        round(x0, 9), round(x1, 9), wavelength_nm.size, float(min_fwhm_nm), float(max_fwhm_nm),
+        n_scales,
+    )  # fmt: skip
+    return _proj2(bank_t, norm2, q_basis)
+
+
+def merge_edge_candidates(
+    cands: list[Candidate], edge: list[Candidate], defer: bool
+) -> list[Candidate]:
+    """``cands`` (the filter's) with the end-of-window candidates ``edge`` merged in.
+
+    With ``defer``, an edge candidate is left out where a filter candidate of the same sign
+    lies within half a FWHM of it: the filter already proposes that feature, and its kernel
+    shapes estimate an interior peak better. Without it, edge candidates are added as they are
+    (the caller has measured their z beyond the filter's candidates).
+    """
+    out = list(cands)
+    for e in edge:
+        if defer and any(
+            c.sign == e.sign and abs(c.centre_nm - e.centre_nm) < 0.5 * max(c.fwhm_nm, e.fwhm_nm)
+            for c in cands
+        ):
+            continue
+        out.append(e)
+    if len(out) > len(cands):
+        out.sort(key=lambda c: -c.z)
+    return out

@@ -23,6 +23,7 @@ which Gaussians can only imitate with several broad peaks.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,17 @@ class PeakModel:
         self.n_peak_params = self.stride * self.n_peaks
         self.base_start = self.n_peak_params + EDGE_STRIDE * self.n_edges
         self.n_params = self.base_start + self.basis.shape[1]
+
+    def with_peaks(self, n_peaks: int) -> PeakModel:
+        """The same model with ``n_peaks`` peaks, sharing this one's baseline basis (building
+        the basis is a measurable share of a small fit, and selection needs several K)."""
+        other = copy.copy(self)
+        other.n_peaks = n_peaks
+        other._pending = None
+        other.n_peak_params = self.stride * n_peaks
+        other.base_start = other.n_peak_params + EDGE_STRIDE * self.n_edges
+        other.n_params = other.base_start + self.basis.shape[1]
+        return other
 
     def split(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(peaks (K x stride), baseline coefs)`` views of ``p``."""

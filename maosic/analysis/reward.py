@@ -27,7 +27,10 @@ Metrics (value, units):
 
 Optional ``goal``: a reward value that counts as reached (``Reward.reached``).
 Missing spectra or an unusable one raise :class:`.errors.SpectrumError` naming it: an experiment
-without an honest reward must be recorded as failed, not scored with a made-up number.
+without an honest reward must be recorded as failed, not scored with a made-up number. That
+includes a spectrum whose peak fit leaves structure in its residual (``reason="misfit"``, raised
+by the features layer): a number read off a model that does not explain the data is not a
+measurement.
 """
 
 from __future__ import annotations

@@ -113,13 +113,16 @@ def test_fit_many_passes_edges_on():
         peaks_mod.fit_many(X, ys, signed=True, edges=1)
 
 
-def test_without_an_edge_a_continuum_step_is_left_unexplained():
+def test_without_an_edge_a_continuum_step_is_not_passed_off_as_a_peak():
     rng = np.random.default_rng(3)
     y = gauss(X, 452.0, 0.6, 18.8) + edge(X, 407.0, 1.2, 10.0) + rng.normal(0, 0.003, X.size)
     plain = fit_peaks(X, y, shape="gaussian")
     with_edge = fit_peaks(X, y, shape="gaussian", edges=1)
-    assert plain.reduced_chi2 > 100.0 > 2.0 > with_edge.reduced_chi2
-    assert with_edge.n_peaks == 1
+    # Without an edge term the step is either left in the residual (a misfit) or imitated by
+    # a broad peak centred at the window's end; both say so.
+    assert "misfit" in plain.flags or "at_range_edge" in plain.flags
+    assert with_edge.reduced_chi2 < 2.0 and "misfit" not in with_edge.flags
+    assert with_edge.n_peaks == 1 and "at_range_edge" not in with_edge.flags
     assert with_edge.bic < plain.bic
 
 
