@@ -1,4 +1,5 @@
-"""Ask/tell optimizers for closed-loop campaigns (SNOBFIT, random, grid, LHS, GP-EI, hybrid)."""
+"""Ask/tell optimizers for closed-loop campaigns (SNOBFIT, random, grid, LHS, GP-EI, hybrid,
+ENN)."""
 
 from maosic.optimize.base import Optimizer
 from maosic.optimize.registry import (

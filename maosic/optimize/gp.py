@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -35,17 +36,42 @@ def make_kernel(dim: int) -> ConstantKernel:
 
 
 def fit_hyperparameters(
-    z: np.ndarray, y: np.ndarray, restarts: int, seed: int, theta: np.ndarray | None
+    z: np.ndarray,
+    y: np.ndarray,
+    restarts: int,
+    seed: int,
+    theta: np.ndarray | None,
+    max_iter: int | None = None,
 ) -> np.ndarray:
     """Maximum-likelihood kernel hyperparameters (log scale) for data ``z`` (m, d), ``y`` (m,).
 
     theta: previous hyperparameters to start from (warm start), or None.
+    max_iter: L-BFGS-B iterations per search (None: scikit-learn's default, 15000); a warm start
+        needs few, and each costs a Cholesky factorisation of the m x m kernel matrix.
     """
     kernel = make_kernel(z.shape[1])
     if theta is not None:
         kernel = kernel.clone_with_theta(theta)
+    optimizer: Any = "fmin_l_bfgs_b"
+    if max_iter is not None:
+
+        def optimizer(obj_func: Any, initial_theta: np.ndarray, bounds: np.ndarray) -> Any:
+            res = minimize(
+                obj_func,
+                initial_theta,
+                method="L-BFGS-B",
+                jac=True,
+                bounds=bounds,
+                options={"maxiter": max_iter},
+            )
+            return res.x, res.fun
+
     gp = GaussianProcessRegressor(
-        kernel=kernel, normalize_y=True, n_restarts_optimizer=restarts, random_state=seed
+        kernel=kernel,
+        normalize_y=True,
+        n_restarts_optimizer=restarts,
+        random_state=seed,
+        optimizer=optimizer,
     )
     with warnings.catch_warnings(), single_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -132,5 +132,39 @@ def test_report_prints_the_pooled_goal_check_and_plots(bench, tmp_path, capsys) 
     text = capsys.readouterr().out
     assert "8 saved runs pooled, 4 seeds, budget 20" in text
     assert "PASS: |CD| median <= 20 (got 9)" in text
-    assert "PASS: cspbbr3_cd: within 10% of best(snobfit, bayes) (9.0 vs 15.0)" in text
+    assert "PASS: cspbbr3_cd: within 10% of the best peer (9.0 vs bayes 15.0)" in text
     assert (out / "best_so_far_cspbbr3_cd.png").stat().st_size > 0
+
+
+def test_a_run_stopped_at_the_target_is_padded_and_reports_its_best(bench) -> None:
+    full = bench.run_one(("branin", "random", 1, 60, 1, False))
+    cut = bench.run_one(("branin", "random", 1, 60, 1, True))  # reaches at 17
+    assert full["reach"] == cut["reach"] is not None
+    assert cut["experiments"] == cut["reach"] < full["experiments"] == 60
+    assert len(cut["curve"]) == 60 and cut["curve"][-1] == cut["curve"][cut["reach"] - 1]
+    assert cut["curve"][: cut["reach"]] == full["curve"][: cut["reach"]]
+    # noise-free problem: the reported best is measured exactly, its noise is 0
+    assert cut["reported_noise"] < 1e-9 and cut["reported_truth"] >= -2.2
+
+
+def test_space_filling_snobfit_variant_and_goal_wording(bench) -> None:
+    opt = bench.build("snobfit-sf", bench._PROBLEMS["branin"].space, 0)
+    assert opt.hyperparameters()["replace"] == "space_filling"
+    runs = [
+        dict(run(o, "deceptive_2d", s, 20, reach), stopped_at_target=False)
+        for o, reach in (("hybrid", 12), ("enn", 10), ("bayes", None))
+        for s in (0, 1)
+    ]
+    for r in runs:
+        r.update(reported_truth=1.02, reported_noise=0.0, experiments=20, ask_seconds=[0.1] * 20)
+    table = bench.summarise(runs, 20)
+    lines = []
+    bench.print = lambda *a, **k: lines.append(" ".join(map(str, a)))
+    try:
+        bench.check_goals(table, [], "hybrid")
+    finally:
+        del bench.print
+    text = "\n".join(lines)
+    assert "FAIL: deceptive_2d: within 10% of the best peer (12.0 vs enn 10.0)" in text
+    assert "PASS: deceptive_2d: reported best within the noise of the optimum" in text
+    assert "PASS: deceptive median <= 35 (got 12)" in text

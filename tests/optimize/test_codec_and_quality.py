@@ -58,7 +58,7 @@ def test_one_dimensional_space_and_exhaustion() -> None:
     assert opt.ask(3) == []
 
 
-@pytest.mark.parametrize("name", ["snobfit", "bayes", "hybrid"])
+@pytest.mark.parametrize("name", ["snobfit", "bayes", "hybrid", "enn"])
 def test_model_based_optimizers_find_the_bump(name: str, cd_space: Space) -> None:
     hp = {"n_candidates": 300} if name != "snobfit" else {}
     opt = make_optimizer(name, cd_space, seed=0, **hp)

@@ -169,9 +169,15 @@ def test_bad_hybrid_hyperparameters(kwargs: dict, message: str) -> None:
 
 
 def test_large_histories_refit_without_restarts() -> None:
-    opt = make_optimizer("hybrid", unit_space(), restarts=3, max_fit_points=50)
-    assert opt._fit_restarts(50) == 3
-    assert opt._fit_restarts(51) == 0
+    # issue 22: past restart_until points (not max_fit_points) a refit is one short warm search
+    # on a subset, so that an ask stays under 1 s on a loaded machine
+    opt = make_optimizer("hybrid", unit_space(), restarts=3, max_fit_points=250, restart_until=60)
+    assert (opt._fit_restarts(60), opt._fit_max_iter(60), opt._fit_points(60)) == (3, None, 250)
+    assert opt._fit_restarts(61) == 0
+    assert opt._fit_max_iter(61) is not None and opt._fit_max_iter(61) <= 25
+    assert opt._fit_points(61) <= 100
+    with pytest.raises(ValueError, match="restart_until must be >= 0"):
+        make_optimizer("hybrid", unit_space(), restart_until=-1)
 
 
 def test_warp_leaves_losses_without_a_long_bad_tail_alone() -> None:

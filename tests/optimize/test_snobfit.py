@@ -128,3 +128,31 @@ def test_uncertainties_are_accepted(cd_space: Space) -> None:
         p = opt.ask(1)
         opt.tell(p, [bump_loss(p[0])], [0.01 * (1 + i % 3)])
     assert opt.n_told == 15
+
+
+def test_a_request_for_a_measured_point_gets_the_nearest_free_grid_point(
+    cd_space: Space, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opt = SnobfitOptimizer(cd_space, seed=0)
+    run(opt, 12)
+    measured = opt._keys[5]
+    monkeypatch.setattr(opt, "_request", lambda nreq: [np.array(measured)])
+    p = opt.ask(1)[0]
+    got = cd_space.index_of_point(p, "test")
+    # one grid step away from the re-requested point (measured neighbours excluded)
+    assert np.abs(got - np.array(measured)).max() <= 1
+    assert tuple(int(v) for v in got) not in opt._measured
+    assert opt.recoveries[-1].startswith("duplicate")
+
+
+def test_the_space_filling_variant_goes_far_instead(
+    cd_space: Space, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opt = SnobfitOptimizer(cd_space, seed=0, replace="space_filling")
+    run(opt, 12)
+    measured = opt._keys[5]
+    monkeypatch.setattr(opt, "_request", lambda nreq: [np.array(measured)])
+    got = cd_space.index_of_point(opt.ask(1)[0], "test")
+    assert np.abs(got - np.array(measured)).max() > 5
+    with pytest.raises(ValueError, match="replace must be one of"):
+        SnobfitOptimizer(cd_space, replace="random")
