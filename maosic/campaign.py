@@ -791,8 +791,12 @@ class Campaign:
             # keeps the bookkeeping (what was measured) the same as every other request's.
             optimizer = make_optimizer("random", space, seed=seed)
         else:
-            optimizer = make_optimizer(name, space, seed=seed, **configured_options(config, name))
+            options = dict(configured_options(config, name))
             points, losses = self._history(reaction_id)
+            if optimizer_class(name).wants_budget and "budget" not in options:
+                # its schedule runs over the history it is preloaded with and this request
+                options["budget"] = budget + len(points)
+            optimizer = make_optimizer(name, space, seed=seed, **options)
             if points:
                 optimizer.preload(points, losses)
                 log.info(

@@ -48,6 +48,10 @@ class Optimizer(ABC):
     # chosen knowing less than a fresh ask would; a larger default needs a reason (e.g. a
     # design that is only space-filling as a whole).
     default_batch: ClassVar[int] = 1
+    # True when the optimizer schedules over the campaign's length (its ``budget`` option, in
+    # experiments told or asked, history included): the campaign then fills it in when the
+    # configuration does not (maosic/campaign.py).
+    wants_budget: ClassVar[bool] = False
 
     def __init__(self, space: Any, seed: int = 0) -> None:
         self.space: Space = as_space(space)

@@ -168,6 +168,7 @@ class EnnOptimizer(Optimizer):
     """
 
     name = "enn"
+    wants_budget = True  # "EI, then exploitation on the last experiment" needs to know the last
 
     def __init__(
         self,

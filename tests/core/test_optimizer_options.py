@@ -126,3 +126,20 @@ def test_options_at_submission_are_refused_with_where_they_belong(sessions):
         INSTALLATION, config=config_with(), optimizer={"name": "lhs"}, budget=2
     )
     assert sub["optimizer"] == "lhs"
+
+
+def test_enn_is_told_the_campaigns_length_unless_the_configuration_says(
+    sessions, sim_daemon, tmp_path
+):
+    # "EI, then exploitation on the last experiment" (the fluidic labs' schedule) needs to know
+    # which experiment is the last: the request's budget, when the configuration gives none
+    request, _ = _run(sessions, sim_daemon, tmp_path, config_with(), budget=3, optimizer="enn")
+    assert request.status.value == "done"
+    assert request.optimizer_state["hyperparameters"]["budget"] == 3
+    assert restore_optimizer(request.optimizer_state).policy_for(2, 0) == "eplt"
+    given = config_with(optimizer={"name": "enn", "budget": 40})
+    request, _ = _run(sessions, sim_daemon, tmp_path, given, budget=2)
+    assert request.optimizer_state["hyperparameters"]["budget"] == 40
+    # an optimizer without a schedule over the campaign is not given one
+    other, _ = _run(sessions, sim_daemon, tmp_path, config_with(), budget=1, optimizer="lhs")
+    assert "budget" not in other.optimizer_state["hyperparameters"]
