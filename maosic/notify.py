@@ -216,4 +216,3 @@ class RequestNotices:
             )
             email = owner.email if getattr(owner, "notify_email", True) else None
             return notice, email, getattr(owner, "webhook_url", None)
-

@@ -160,11 +160,15 @@ def design(space: Space, spec: Any) -> list[dict[str, float]]:
             )
         raw = [dict(zip(space.names, combo, strict=True)) for combo in itertools.product(*grids)]
     else:
-        middle = {n: (float(lo) + float(hi)) / 2 for n, lo, hi in zip(
-            space.names, space.lower, space.upper, strict=True)}
+        middle = {
+            n: (float(lo) + float(hi)) / 2
+            for n, lo, hi in zip(space.names, space.lower, space.upper, strict=True)
+        }
         given = spec.get("center")
-        center = check_point(space, given, "design.center") if given is not None else check_point(
-            space, middle, "design.center"
+        center = (
+            check_point(space, given, "design.center")
+            if given is not None
+            else check_point(space, middle, "design.center")
         )
         raw = [center]
         for name, grid in zip(space.names, grids, strict=True):

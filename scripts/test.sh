@@ -66,6 +66,7 @@ mkdir -p "$MAOSIC_TEST_ARTIFACTS"
 
 echo "== ruff"
 "$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
 echo "== pytest (SQLite and MariaDB)"
 set +e
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

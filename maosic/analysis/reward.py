@@ -412,11 +412,8 @@ def _check_kind(key: str, kind: str, value: Any, where: str) -> None:
     if kind == "replicates" and (
         isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONFIRM
     ):
-        raise SpectrumError(
-            f"{key!r} must be a whole number of replicates from 1 to {MAX_CONFIRM}, "
-            f"got {value!r}"[:200],
-            where=where,
-        )
+        wanted = f"a whole number of replicates from 1 to {MAX_CONFIRM}"
+        raise SpectrumError(f"{key!r} must be {wanted}, got {value!r}"[:200], where=where)
     if kind == "source" and value not in _SOURCES:
         raise SpectrumError(f"'source' must be 'absorbance' or 'pl', got {value!r}"[:200],
                             where=where)  # fmt: skip

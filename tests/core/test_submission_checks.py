@@ -36,8 +36,9 @@ def test_stock_and_limits_are_checked_at_submission(stack, sessions):
     hot["param"]["T"]["bound"] = [90, 220]  # the simulated heater's limit is 200 °C
     error = _refusal(url, config=hot, budget=5)
     assert error["code"] == -32602 and error["data"]["field"] == "config"
-    assert "H1 for setpoint_C = 220" in error["message"] and "outside the lab's limits" in (
-        error["message"]
+    assert (
+        "H1 for setpoint_C = 220" in error["message"]
+        and "outside the lab's limits" in (error["message"])
     )
     hot["param"]["T"]["bound"] = [90, 400]  # past the language's own HEAT range too
     error = _refusal(url, config=hot, budget=5)

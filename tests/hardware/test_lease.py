@@ -135,8 +135,13 @@ def test_a_malformed_epoch_header_is_refused(daemon, header):
 
 @pytest.mark.parametrize(
     "params",
-    [{"holder": ""}, {"holder": "x" * 200}, {"holder": "a\nb"}, {"holder": "a", "ttl_s": 0},
-     {"holder": "a", "ttl_s": 1e9}],  # fmt: skip
+    [
+        {"holder": ""},
+        {"holder": "x" * 200},
+        {"holder": "a\nb"},
+        {"holder": "a", "ttl_s": 0},
+        {"holder": "a", "ttl_s": 1e9},
+    ],  # fmt: skip
 )
 def test_bad_acquire_parameters_name_the_field(daemon, params):
     with pytest.raises(HardwareError) as bad:
