@@ -28,11 +28,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-from maosic.optimize.base import Key, Optimizer
+from maosic.optimize.base import Key
+from maosic.optimize.design_start import LatinHypercubeStart
 from maosic.optimize.gp import expected_improvement, single_blas_thread
 from maosic.optimize.sampling import (
     best_half_subset,
-    latin_hypercube,
     local_and_random_candidates,
     nearest_free_index,
 )
@@ -67,7 +67,7 @@ class _Posterior:
         return mu * self.std + self.mean, sd * self.std
 
 
-class BayesOptimizer(Optimizer):
+class BayesOptimizer(LatinHypercubeStart):
     """Standard GP-EI (module docstring).
 
     n_initial: size of the Latin-hypercube start; None means 10 (scikit-optimize's default).
@@ -151,28 +151,6 @@ class BayesOptimizer(Optimizer):
         return self.n_initial if self.n_initial is not None else 10
 
     # --- proposals --------------------------------------------------------------------------
-
-    def _propose(self, n: int) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        if self._design_position == 0 and sum(v is not None for v in self._losses) >= max(
-            2, self.initial_size
-        ):
-            self._design_position = self.initial_size  # preloaded history replaces the start
-        design = self.space.index_of_unit(
-            latin_hypercube(self.space.dim, self.initial_size, self.seed)
-        )
-        seen: set[Key] = set()
-        while len(out) < n and self._design_position < len(design):
-            key = tuple(int(v) for v in design[self._design_position])
-            self._design_position += 1
-            if self._is_free(key) and key not in seen:
-                out.append(np.array(key))
-                seen.add(key)
-        z, y = self._observed()
-        if len(out) == n or len(y) < 2:
-            return out  # the base class fills any rest with space-filling points
-        taken = self._taken() | seen
-        return out + self._model_proposals(n - len(out), z, y, taken)
 
     def _model_proposals(
         self, n: int, z: np.ndarray, y: np.ndarray, taken: set[Key]

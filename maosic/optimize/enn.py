@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from maosic.optimize.base import Key, Optimizer
+from maosic.optimize.base import Key
+from maosic.optimize.design_start import LatinHypercubeStart
 from maosic.optimize.gp import expected_improvement, single_blas_thread
 from maosic.optimize.sampling import (
     best_half_subset,
-    latin_hypercube,
     local_and_random_candidates,
     min_distances,
 )
@@ -144,7 +144,7 @@ class EnsembleNN:
         return f.mean(axis=0), f.std(axis=0)
 
 
-class EnnOptimizer(Optimizer):
+class EnnOptimizer(LatinHypercubeStart):
     """Ensemble-of-neural-networks surrogate with the fluidic labs' decision policies.
 
     policy: comma-separated policies cycled over the model-based proposals, from ``mv``, ``ei``,
@@ -255,28 +255,6 @@ class EnnOptimizer(Optimizer):
         return cycle[model_step % len(cycle)]
 
     # --- proposals --------------------------------------------------------------------------
-
-    def _propose(self, n: int) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        if self._design_position == 0 and sum(v is not None for v in self._losses) >= max(
-            2, self.initial_size
-        ):
-            self._design_position = self.initial_size  # preloaded history replaces the start
-        design = self.space.index_of_unit(
-            latin_hypercube(self.space.dim, self.initial_size, self.seed)
-        )
-        seen: set[Key] = set()
-        while len(out) < n and self._design_position < len(design):
-            key = tuple(int(v) for v in design[self._design_position])
-            self._design_position += 1
-            if self._is_free(key) and key not in seen:
-                out.append(np.array(key))
-                seen.add(key)
-        z, y = self._observed()
-        if len(out) == n or len(y) < 2:
-            return out  # the base class fills any rest with space-filling points
-        taken = self._taken() | seen
-        return out + self._model_proposals(n - len(out), z, y, taken)
 
     def _model_proposals(
         self, n: int, z: np.ndarray, y: np.ndarray, taken: set[Key]
